@@ -1,0 +1,32 @@
+"""Student-facing checks: compare a student's function with torch and explain any difference.
+
+Every check takes the student's function as a callable, passes it plain data and compares plain
+data, so the trusted grader can run the student's side in a sandbox. Topic modules add checks for
+their assignment; this package re-exports them so a notebook writes ``from course.checks import ...``.
+"""
+
+from course.checks.core import (
+    ALLOWED_ERRORS,
+    CheckFailure,
+    as_plain_array,
+    assert_close_number,
+    assert_matches_torch,
+    check_cases,
+    compare_arrays,
+    compare_call,
+    describe_case,
+    sweep,
+)
+
+__all__ = [
+    "ALLOWED_ERRORS",
+    "CheckFailure",
+    "as_plain_array",
+    "assert_close_number",
+    "assert_matches_torch",
+    "check_cases",
+    "compare_arrays",
+    "compare_call",
+    "describe_case",
+    "sweep",
+]
