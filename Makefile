@@ -40,7 +40,7 @@ demo: $(STAMP)
 	$(BIN)/python -m autograder demo-class
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=release --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT)

@@ -1,0 +1,759 @@
+"""Checks for the conv assignments: 03 multi-channel, 04 stride/padding, 05 groups, 06 conv2d.
+
+Every check compares the student's function with torch on plain data (NumPy float64 arrays,
+ints, tuples, strings). The torch side mirrors ``torch.nn.Conv2d``:
+
+* its constructor's validation (``padding_mode`` one of four values, ``padding`` one of
+  'same'/'valid' when a string, 'same' only with stride 1, channels divisible by ``groups``),
+  raising ``ValueError`` like ``nn.Conv2d`` does;
+* its forward, ``_conv_forward``: for ``padding_mode != 'zeros'`` the input is padded with
+  ``F.pad(x, (left, right, top, bottom), mode=padding_mode)`` and convolved with padding 0;
+  for ``'zeros'`` the padding goes to ``F.conv2d`` itself. With ``padding='same'`` the total
+  padding ``dilation * (kernel - 1)`` is split ``total // 2`` before and the rest after, so an odd
+  extra row/column goes to the bottom/right.
+
+Where torch raises, the student's function must raise ``ValueError`` or ``RuntimeError``.
+Randomized sweeps use :func:`course.checks.core.sweep`: a failing case is shrunk by hypothesis to
+a minimal one, e.g. ``conv2d fails for x (1,1,3,3), weight (1,1,2,2), padding=1,
+padding_mode='reflect'``.
+
+Nothing here computes an answer without torch: these are references, not solutions.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from course.checks.core import (
+    CheckFailure,
+    check_cases,
+    compare_call,
+    describe_case,
+    sweep,
+)
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+#: Everything a conv2d can be asked to support; ``check_conv2d(features=...)`` picks a subset.
+ALL_FEATURES = frozenset(
+    {
+        "bias",  # bias=None or an array (C_out,)
+        "stride",  # int or (sh, sw)
+        "padding",  # int or (ph, pw)
+        "padding_str",  # 'same' / 'valid'
+        "dilation",  # int or (dh, dw)
+        "padding_mode",  # 'zeros', 'reflect', 'replicate', 'circular'
+        "groups",  # groups > 1
+        "unbatched",  # x of shape (C, H, W)
+        "errors",  # cases where torch raises
+    }
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# torch references (float64)
+
+
+def _tensor(array: Any):
+    import torch
+
+    return torch.as_tensor(np.asarray(array, dtype=np.float64))
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"expected an int or a pair, got {value!r}")
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def torch_padding_amounts(
+    kernel_size: Any, padding: Any = 0, dilation: Any = 1, stride: Any = 1
+) -> tuple[int, int, int, int]:
+    """``nn.Conv2d(...)._reversed_padding_repeated_twice``: (left, right, top, bottom).
+
+    kernel_size, padding, dilation, stride: int or (h, w); padding may be 'same' or 'valid'.
+    Raises ValueError where ``nn.Conv2d`` raises (unknown string, 'same' with stride > 1).
+    """
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        layer = torch.nn.Conv2d(
+            1, 1, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=False
+        )
+    return tuple(int(p) for p in layer._reversed_padding_repeated_twice)
+
+
+def torch_pad2d(x: np.ndarray, pad: Any, mode: str = "zeros") -> np.ndarray:
+    """``F.pad(x, pad, mode)`` with the conv padding-mode names ('zeros' means 'constant' 0).
+
+    x: (N, C, H, W) or (C, H, W); pad: (left, right, top, bottom).
+    """
+    import torch.nn.functional as F
+
+    if mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {mode!r}")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) != 4:
+        raise ValueError("pad must be (left, right, top, bottom)")
+    if mode == "zeros":
+        return F.pad(_tensor(x), pad, mode="constant", value=0.0).numpy()
+    return F.pad(_tensor(x), pad, mode=mode).numpy()
+
+
+def torch_conv2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
+    """What ``nn.Conv2d`` (float64) returns for these parameters, as a NumPy array.
+
+    x: (N, C_in, H, W) or (C_in, H, W); weight: (C_out, C_in / groups, kH, kW); bias: (C_out,).
+    Returns (N, C_out, H_out, W_out), or (C_out, H_out, W_out) for an unbatched x.
+    """
+    import torch.nn.functional as F
+
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(
+            f"padding_mode must be one of {set(PADDING_MODES)}, "
+            f"but got padding_mode={padding_mode!r}"
+        )
+    x_t, w_t = _tensor(x), _tensor(weight)
+    b_t = None if bias is None else _tensor(bias)
+    if w_t.dim() != 4:
+        raise RuntimeError(f"weight must be 4-D (C_out, C_in/groups, kH, kW), got {w_t.dim()}-D")
+    if x_t.dim() not in (3, 4):
+        raise RuntimeError(f"x must be 3-D or 4-D, got {x_t.dim()}-D")
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups <= 0:
+        raise ValueError("groups must be a positive integer")
+    c_in, c_out = x_t.shape[-3], w_t.shape[0]
+    if c_in % groups:
+        raise ValueError("in_channels must be divisible by groups")
+    if c_out % groups:
+        raise ValueError("out_channels must be divisible by groups")
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(
+                f"Invalid padding string {padding!r}, should be one of {{'same', 'valid'}}"
+            )
+        if padding == "same" and _pair(stride) != (1, 1):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+    elif min(_pair(padding)) < 0:
+        raise RuntimeError("negative padding is not supported")
+    kernel = (int(w_t.shape[2]), int(w_t.shape[3]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if padding_mode != "zeros":
+            pads = torch_padding_amounts(kernel, padding, dilation, 1)
+            x_t = F.pad(x_t, pads, mode=padding_mode)
+            out = F.conv2d(x_t, w_t, b_t, stride, 0, dilation, groups)
+        else:
+            if not isinstance(padding, str):
+                padding = _pair(padding)
+            out = F.conv2d(x_t, w_t, b_t, stride, padding, dilation, groups)
+    return out.numpy()
+
+
+def torch_corr2d(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Single-channel cross-correlation by torch. x: (H, W); k: (kH, kW) -> (H-kH+1, W-kW+1)."""
+    x, k = np.asarray(x), np.asarray(k)
+    if x.ndim != 2 or k.ndim != 2:
+        raise ValueError("x and k must be 2-D")
+    return torch_conv2d(x[None, None], k[None, None])[0, 0]
+
+
+def torch_corr2d_multi_in(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Sum over input channels. x: (C, H, W); k: (C, kH, kW) -> (H_out, W_out)."""
+    x, k = np.asarray(x), np.asarray(k)
+    if x.ndim != 3 or k.ndim != 3 or x.shape[0] != k.shape[0]:
+        raise ValueError("x (C, H, W) and k (C, kH, kW) must have the same C")
+    return torch_conv2d(x[None], k[None])[0, 0]
+
+
+def torch_corr2d_multi_in_out(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """One output channel per kernel. x: (C, H, W); k: (O, C, kH, kW) -> (O, H_out, W_out)."""
+    x, k = np.asarray(x), np.asarray(k)
+    if x.ndim != 3 or k.ndim != 4 or x.shape[0] != k.shape[1]:
+        raise ValueError("x (C, H, W) and k (O, C, kH, kW) must have the same C")
+    return torch_conv2d(x[None], k)[0]
+
+
+def torch_param_count(
+    in_channels: int, out_channels: int, kernel_size: Any, groups: int = 1, bias: bool = True
+) -> int:
+    """Number of learnable numbers in ``nn.Conv2d(in, out, kernel_size, groups=.., bias=..)``."""
+    import torch
+
+    layer = torch.nn.Conv2d(in_channels, out_channels, kernel_size, groups=groups, bias=bias)
+    return int(sum(p.numel() for p in layer.parameters()))
+
+
+def torch_connectivity(in_channels: int, out_channels: int, groups: int = 1) -> np.ndarray:
+    """Which input channel reaches which output channel in ``nn.Conv2d(.., groups=groups)``.
+
+    Measured, not derived: the layer gets an all-ones weight and no bias, and input channel j is
+    fed a 1 (all other channels 0). Returns a bool array (out_channels, in_channels): entry
+    [i, j] is True when output channel i sees input channel j.
+    """
+    import torch
+
+    layer = torch.nn.Conv2d(in_channels, out_channels, 1, groups=groups, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+        probe = torch.eye(in_channels).reshape(in_channels, in_channels, 1, 1)
+        out = layer(probe)  # (in_channels, out_channels, 1, 1): batch item j = input channel j
+    return (out[:, :, 0, 0] != 0).T.numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# random cases (hypothesis strategies of keyword dicts)
+
+
+def _arrays(seed: int, *shapes: tuple[int, ...]) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape) for shape in shapes]
+
+
+def _copying(student_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give the student fresh copies so an in-place edit can't change the case for torch."""
+
+    def call(**case: Any) -> Any:
+        return student_fn(
+            **{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in case.items()}
+        )
+
+    return call
+
+
+def _min_size(kernel: int, dilation: int, pad_before: int, pad_after: int, mode: str) -> int:
+    """Smallest input size for which torch accepts the case (output size >= 1, pad legal)."""
+    size = max(1, dilation * (kernel - 1) + 1 - pad_before - pad_after)
+    if mode == "reflect":
+        size = max(size, pad_before + 1, pad_after + 1)
+    elif mode == "circular":
+        size = max(size, pad_before, pad_after)
+    return size
+
+
+def conv_cases(features: Iterable[str] = ALL_FEATURES, max_channels: int = 2, max_extra: int = 4):
+    """Hypothesis strategy of ``conv2d`` keyword dicts torch accepts.
+
+    Each dict has ``x`` (N, C_in, H, W) — or (C_in, H, W) with "unbatched" — and ``weight``
+    (C_out, C_in/groups, kH, kW), float64; other parameters appear only when they differ from
+    the default, so a shrunk case reads short. Kernels are 1..3 by 1..3 (non-square included).
+    """
+    from hypothesis import strategies as st
+
+    features = frozenset(features)
+    unknown = features - ALL_FEATURES
+    if unknown:
+        raise ValueError(f"unknown features {sorted(unknown)}; choose from {sorted(ALL_FEATURES)}")
+
+    def int_or_pair(lo: int, hi: int):
+        return st.one_of(st.integers(lo, hi), st.tuples(st.integers(lo, hi), st.integers(lo, hi)))
+
+    @st.composite
+    def cases(draw):
+        groups = draw(st.integers(1, 3)) if "groups" in features else 1
+        c_in = groups * draw(st.integers(1, max_channels))
+        c_out = groups * draw(st.integers(1, max_channels))
+        kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        stride = draw(int_or_pair(1, 3)) if "stride" in features else 1
+        dilation = draw(int_or_pair(1, 3)) if "dilation" in features else 1
+        options = []
+        if "padding" in features:
+            options.append(int_or_pair(0, 2))
+        if "padding_str" in features:
+            options.append(
+                st.sampled_from(["valid", "same"] if _pair(stride) == (1, 1) else ["valid"])
+            )
+        padding = draw(st.one_of(*options)) if options else 0
+        mode = draw(st.sampled_from(PADDING_MODES)) if "padding_mode" in features else "zeros"
+        left, right, top, bottom = torch_padding_amounts((kh, kw), padding, dilation, 1)
+        dh, dw = _pair(dilation)
+        h = draw(st.integers(0, max_extra)) + _min_size(kh, dh, top, bottom, mode)
+        w = draw(st.integers(0, max_extra)) + _min_size(kw, dw, left, right, mode)
+        batched = draw(st.sampled_from([True, False])) if "unbatched" in features else True
+        n = draw(st.integers(1, 2))
+        with_bias = draw(st.sampled_from([False, True])) if "bias" in features else False
+        seed = draw(st.integers(0, 2**16))
+        x_shape = (n, c_in, h, w) if batched else (c_in, h, w)
+        x, weight, bias = _arrays(seed, x_shape, (c_out, c_in // groups, kh, kw), (c_out,))
+        case: dict[str, Any] = {"x": x, "weight": weight}
+        if with_bias:
+            case["bias"] = bias
+        for name, value, default in (
+            ("stride", stride, 1),
+            ("padding", padding, 0),
+            ("dilation", dilation, 1),
+            ("groups", groups, 1),
+            ("padding_mode", mode, "zeros"),
+        ):
+            if not (isinstance(value, type(default)) and value == default):
+                case[name] = value
+        return case
+
+    return cases()
+
+
+def _case(x_shape, w_shape, bias: bool = False, seed: int = 0, **params: Any) -> dict[str, Any]:
+    x, weight, b = _arrays(seed, x_shape, w_shape, (w_shape[0],))
+    case: dict[str, Any] = {"x": x, "weight": weight}
+    if bias:
+        case["bias"] = b
+    case.update(params)
+    return case
+
+
+def fixed_conv_cases(features: Iterable[str] = ALL_FEATURES) -> list[dict[str, Any]]:
+    """Hand-picked cases (edge cases torch accepts, and — with "errors" — cases torch rejects).
+
+    Only cases whose parameters are all in ``features`` are returned.
+    """
+    features = frozenset(features)
+    table: list[tuple[set[str], dict[str, Any]]] = [
+        (set(), _case((1, 1, 5, 5), (1, 1, 3, 3))),
+        (set(), _case((2, 3, 5, 4), (4, 3, 2, 3))),  # non-square kernel
+        (set(), _case((1, 2, 4, 6), (3, 2, 1, 1))),  # 1x1 kernel
+        (set(), _case((1, 1, 3, 3), (1, 1, 3, 3))),  # kernel as big as the input
+        ({"bias"}, _case((3, 1, 5, 4), (4, 1, 2, 3), bias=True)),  # seed 001
+        ({"bias", "stride"}, _case((1, 3, 7, 7), (2, 3, 3, 3), bias=True, stride=2)),  # seed 000
+        ({"stride"}, _case((1, 1, 6, 7), (1, 1, 2, 2), stride=(2, 3))),
+        ({"padding"}, _case((1, 1, 4, 4), (1, 1, 3, 3), padding=1)),
+        ({"padding"}, _case((1, 1, 4, 5), (1, 1, 3, 2), padding=(2, 0))),
+        ({"padding_str"}, _case((1, 1, 4, 4), (1, 1, 2, 2), padding="same")),  # extra: bottom/right
+        ({"padding_str"}, _case((1, 2, 5, 5), (1, 2, 3, 3), padding="valid")),
+        (
+            {"padding_str", "dilation"},
+            _case((1, 1, 6, 6), (1, 1, 2, 3), padding="same", dilation=3),
+        ),
+        ({"dilation"}, _case((1, 1, 7, 7), (1, 1, 3, 3), dilation=2)),
+        ({"dilation"}, _case((1, 1, 7, 7), (1, 1, 3, 2), dilation=(1, 3))),
+        (
+            {"padding", "padding_mode"},
+            _case((1, 1, 3, 3), (1, 1, 2, 2), padding=1, padding_mode="reflect"),
+        ),
+        (
+            {"padding", "padding_mode"},
+            _case((1, 1, 3, 4), (1, 1, 3, 3), padding=2, padding_mode="reflect"),
+        ),
+        (
+            {"padding", "padding_mode"},
+            _case((1, 1, 2, 3), (1, 1, 3, 3), padding=3, padding_mode="circular"),
+        ),
+        (
+            {"padding", "padding_mode"},
+            _case((1, 1, 2, 2), (1, 1, 3, 3), padding=5, padding_mode="replicate"),
+        ),
+        (
+            {"padding_str", "padding_mode"},
+            _case((1, 1, 4, 4), (1, 1, 2, 2), padding="same", padding_mode="reflect"),
+        ),
+        (
+            {"padding", "padding_mode", "stride"},
+            _case((1, 2, 5, 6), (2, 2, 3, 3), padding=(1, 2), stride=2, padding_mode="circular"),
+        ),
+        ({"groups"}, _case((1, 4, 4, 4), (2, 2, 3, 3), groups=2)),
+        ({"groups"}, _case((1, 3, 4, 4), (6, 1, 3, 3), groups=3)),  # depthwise, multiplier 2
+        ({"groups", "bias"}, _case((2, 6, 3, 3), (12, 3, 1, 1), bias=True, groups=2)),
+        ({"unbatched"}, _case((2, 4, 4), (3, 2, 2, 2))),
+        ({"unbatched", "bias", "padding"}, _case((1, 3, 3), (2, 1, 3, 3), bias=True, padding=1)),
+        # torch rejects these: the student's function must raise ValueError or RuntimeError
+        ({"errors"}, _case((1, 1, 2, 2), (1, 1, 3, 3))),  # kernel larger than the input
+        ({"errors"}, _case((1, 3, 4, 4), (2, 2, 3, 3))),  # channel mismatch
+        ({"errors", "stride"}, _case((1, 1, 4, 4), (1, 1, 3, 3), stride=0)),
+        ({"errors", "padding"}, _case((1, 1, 4, 4), (1, 1, 3, 3), padding=-1)),
+        ({"errors", "dilation"}, _case((1, 1, 4, 4), (1, 1, 3, 3), dilation=0)),  # seed 003
+        ({"errors", "padding_str"}, _case((1, 1, 4, 4), (1, 1, 3, 3), padding="full")),
+        (
+            {"errors", "padding_str", "stride"},
+            _case((1, 1, 5, 5), (1, 1, 3, 3), padding="same", stride=2),
+        ),
+        (
+            {"errors", "padding_mode"},
+            _case((1, 1, 4, 4), (1, 1, 3, 3), padding=1, padding_mode="symmetric"),
+        ),
+        (
+            {"errors", "padding", "padding_mode"},
+            _case((1, 1, 3, 5), (1, 1, 3, 3), padding=3, padding_mode="reflect"),
+        ),
+        (
+            {"errors", "padding", "padding_mode"},
+            _case((1, 1, 3, 5), (1, 1, 3, 3), padding=4, padding_mode="circular"),
+        ),
+        ({"errors", "groups"}, _case((1, 3, 4, 4), (2, 1, 3, 3), groups=2)),  # 3 % 2
+        ({"errors", "groups"}, _case((1, 4, 4, 4), (3, 2, 3, 3), groups=2)),  # out 3 % 2
+    ]
+    return [case for needs, case in table if needs <= features]
+
+
+# ----------------------------------------------------------------------------------------------
+# the checks notebooks call
+
+
+def check_conv2d(
+    student_fn: Callable[..., Any],
+    *,
+    features: Iterable[str] = ALL_FEATURES,
+    max_examples: int = 60,
+    fixed: bool = True,
+    name: str = "conv2d",
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    quiet: bool = False,
+) -> int:
+    """Compare ``student_fn(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+    padding_mode='zeros')`` with ``nn.Conv2d`` (float64).
+
+    features: which parameters to exercise (subset of :data:`ALL_FEATURES`); parameters not in
+    ``features`` are never passed, so an early version of the function may leave them out.
+    Runs the hand-picked cases (if ``fixed``) and then ``max_examples`` random cases; the first
+    failure raises :class:`CheckFailure` naming a minimal failing case. Returns the case count.
+    """
+    features = frozenset(features)
+    fn = _copying(student_fn)
+    count = 0
+    if fixed:
+        count += check_cases(
+            fn,
+            torch_conv2d,
+            fixed_conv_cases(features),
+            name=name,
+            atol=atol,
+            rtol=rtol,
+            quiet=quiet,
+        )
+    if max_examples:
+        count += sweep(
+            fn,
+            torch_conv2d,
+            conv_cases(features - {"errors"}),
+            name=name,
+            max_examples=max_examples,
+            atol=atol,
+            rtol=rtol,
+            quiet=quiet,
+        )
+    return count
+
+
+def _single_cases(kind: str, max_extra: int = 4):
+    from hypothesis import strategies as st
+
+    @st.composite
+    def cases(draw):
+        kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        h, w = kh + draw(st.integers(0, max_extra)), kw + draw(st.integers(0, max_extra))
+        c = draw(st.integers(1, 3)) if kind != "single" else 0
+        o = draw(st.integers(1, 3)) if kind == "multi_in_out" else 0
+        seed = draw(st.integers(0, 2**16))
+        if kind == "single":
+            x, k = _arrays(seed, (h, w), (kh, kw))
+        elif kind == "multi_in":
+            x, k = _arrays(seed, (c, h, w), (c, kh, kw))
+        else:
+            x, k = _arrays(seed, (c, h, w), (o, c, kh, kw))
+        return {"x": x, "k": k}
+
+    return cases()
+
+
+_SINGLE_REFERENCES = {
+    "single": torch_corr2d,
+    "multi_in": torch_corr2d_multi_in,
+    "multi_in_out": torch_corr2d_multi_in_out,
+}
+
+
+def _check_single(student_fn, kind, name, fixed_cases, max_examples, quiet) -> int:
+    fn = _copying(student_fn)
+    reference = _SINGLE_REFERENCES[kind]
+    count = check_cases(fn, reference, fixed_cases, name=name, atol=1e-6, rtol=1e-5, quiet=quiet)
+    if max_examples:
+        count += sweep(
+            fn,
+            reference,
+            _single_cases(kind),
+            name=name,
+            max_examples=max_examples,
+            atol=1e-6,
+            rtol=1e-5,
+            quiet=quiet,
+        )
+    return count
+
+
+def check_corr2d(student_fn, *, max_examples: int = 30, quiet: bool = False) -> int:
+    """``corr2d(x, k)``: x (H, W), k (kH, kW) -> (H-kH+1, W-kW+1), cross-correlation (no flip)."""
+    x = np.arange(9.0).reshape(3, 3)
+    fixed = [
+        {"x": x, "k": np.arange(4.0).reshape(2, 2)},  # d2l's example: [[19, 25], [37, 43]]
+        {"x": np.ones((5, 5)), "k": np.ones((3, 3))},  # seed 004: all ones
+        {"x": np.arange(12.0).reshape(3, 4), "k": np.array([[1.0, -1.0]])},
+        {"x": np.arange(12.0).reshape(4, 3), "k": np.array([[2.0], [-1.0]])},
+        {"x": x, "k": np.eye(3)},
+    ]
+    return _check_single(student_fn, "single", "corr2d", fixed, max_examples, quiet)
+
+
+def check_corr2d_multi_in(student_fn, *, max_examples: int = 30, quiet: bool = False) -> int:
+    """``corr2d_multi_in(x, k)``: x (C, H, W), k (C, kH, kW) -> (H_out, W_out), summed over C."""
+    x = np.stack([np.arange(9.0).reshape(3, 3), np.arange(1.0, 10.0).reshape(3, 3)])
+    k = np.stack([np.arange(4.0).reshape(2, 2), np.arange(1.0, 5.0).reshape(2, 2)])
+    fixed = [{"x": x, "k": k}, {"x": np.ones((3, 5, 5)), "k": np.ones((3, 3, 3))}]
+    return _check_single(student_fn, "multi_in", "corr2d_multi_in", fixed, max_examples, quiet)
+
+
+def check_corr2d_multi_in_out(student_fn, *, max_examples: int = 30, quiet: bool = False) -> int:
+    """``corr2d_multi_in_out(x, k)``: x (C, H, W), k (O, C, kH, kW) -> (O, H_out, W_out)."""
+    x = np.stack([np.arange(9.0).reshape(3, 3), np.arange(1.0, 10.0).reshape(3, 3)])
+    k = np.stack([np.arange(4.0).reshape(2, 2), np.arange(1.0, 5.0).reshape(2, 2)])
+    fixed = [{"x": x, "k": np.stack([k, k + 1, k + 2])}, {"x": x, "k": k[None]}]
+    return _check_single(
+        student_fn, "multi_in_out", "corr2d_multi_in_out", fixed, max_examples, quiet
+    )
+
+
+def check_seed004(student_conv: Callable[..., Any], *, seed: int = 0, quiet: bool = False) -> None:
+    """Seed 004's experiment with the student's ``conv2d(x, weight, bias)``.
+
+    An all-ones input (1, C, 5, 5) through ``nn.Conv2d(C, O, 3)`` gives, in every position of
+    output channel j, ``weight[j].sum() + bias[j]`` — for C, O = 1, 3 and 3, 4 as in the seed.
+    The student's function must reproduce torch's layer output.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    for c_in, c_out in ((1, 3), (3, 4)):
+        layer = torch.nn.Conv2d(c_in, c_out, 3).double()
+        x = np.ones((1, c_in, 5, 5))
+        weight = layer.weight.detach().numpy().copy()
+        bias = layer.bias.detach().numpy().copy()
+        with torch.no_grad():
+            expected = layer(torch.from_numpy(x)).numpy()
+        problem = compare_call(
+            lambda x=x, weight=weight, bias=bias: student_conv(
+                x.copy(), weight.copy(), bias.copy()
+            ),
+            lambda expected=expected: expected,
+            atol=1e-6,
+            rtol=1e-5,
+        )
+        if problem is not None:
+            case = describe_case(x=x, weight=weight, bias=bias)
+            raise CheckFailure(f"seed 004, nn.Conv2d({c_in}, {c_out}, 3): {case}\n  {problem}")
+        if not quiet:
+            sums = weight.reshape(c_out, -1).sum(axis=1) + bias
+            print(f"seed 004, nn.Conv2d({c_in}, {c_out}, 3): weight[j].sum() + bias[j] =", sums)
+    if not quiet:
+        print("ok: seed 004 reproduced: all-ones input -> weight[j].sum() + bias[j] (1->3, 3->4)")
+
+
+def check_pad2d(
+    student_fn: Callable[..., Any],
+    *,
+    modes: Iterable[str] = PADDING_MODES,
+    max_examples: int = 40,
+    errors: bool = True,
+    quiet: bool = False,
+) -> int:
+    """``pad2d(x, pad, mode='zeros')`` vs ``F.pad``: x (N, C, H, W), pad (left, right, top, bottom).
+
+    mode is one of 'zeros', 'reflect', 'replicate', 'circular' (the Conv2d padding_mode names).
+    With ``errors``: where torch raises (reflect pad >= size, circular pad > size, unknown mode),
+    the student must raise ValueError or RuntimeError.
+    """
+    from hypothesis import strategies as st
+
+    modes = tuple(modes)
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    fixed = [{"x": x, "pad": (1, 1, 1, 1), "mode": m} for m in modes]
+    fixed += [{"x": x, "pad": (2, 0, 0, 1), "mode": m} for m in modes]
+    if "reflect" in modes:
+        fixed.append({"x": x, "pad": (3, 3, 2, 2), "mode": "reflect"})
+    if "circular" in modes:
+        fixed.append({"x": x, "pad": (4, 4, 3, 3), "mode": "circular"})
+    if "replicate" in modes:
+        fixed.append({"x": x, "pad": (6, 0, 5, 0), "mode": "replicate"})
+    if errors:
+        if "reflect" in modes:
+            fixed += [{"x": x, "pad": (4, 0, 0, 0), "mode": "reflect"}]
+            fixed += [{"x": x, "pad": (0, 0, 3, 0), "mode": "reflect"}]
+        if "circular" in modes:
+            fixed += [{"x": x, "pad": (0, 0, 0, 4), "mode": "circular"}]
+        fixed += [{"x": x, "pad": (1, 1, 1, 1), "mode": "symmetric"}]
+
+    @st.composite
+    def cases(draw):
+        mode = draw(st.sampled_from(modes))
+        pad = tuple(draw(st.integers(0, 3)) for _ in range(4))
+        left, right, top, bottom = pad
+        h = draw(st.integers(0, 3)) + _min_size(1, 1, top, bottom, mode)
+        w = draw(st.integers(0, 3)) + _min_size(1, 1, left, right, mode)
+        (arr,) = _arrays(draw(st.integers(0, 2**16)), (draw(st.integers(1, 2)), 1, h, w))
+        return {"x": arr, "pad": pad, "mode": mode}
+
+    fn = _copying(student_fn)
+    count = check_cases(fn, torch_pad2d, fixed, name="pad2d", quiet=quiet)
+    if max_examples:
+        count += sweep(
+            fn, torch_pad2d, cases(), name="pad2d", max_examples=max_examples, quiet=quiet
+        )
+    return count
+
+
+def check_padding_amounts(student_fn: Callable[..., Any], *, quiet: bool = False) -> int:
+    """``padding_amounts(kernel_size, padding, dilation=1, stride=1)`` -> (left, right, top, bottom)
+    as ``nn.Conv2d`` computes it; ValueError/RuntimeError where ``nn.Conv2d`` raises."""
+    cases = []
+    for kernel in (1, 2, 3, 4, (2, 3), (1, 4)):
+        for padding in (0, 1, (2, 1), "valid", "same"):
+            for dilation in (1, 2, (1, 3)):
+                cases.append(
+                    {"kernel_size": kernel, "padding": padding, "dilation": dilation, "stride": 1}
+                )
+    cases += [
+        {"kernel_size": 3, "padding": 1, "dilation": 1, "stride": 2},
+        {"kernel_size": 3, "padding": "valid", "dilation": 1, "stride": 2},
+        {"kernel_size": 3, "padding": "same", "dilation": 1, "stride": 2},
+        {"kernel_size": 3, "padding": "same", "dilation": 1, "stride": (1, 2)},
+        {"kernel_size": 3, "padding": "full", "dilation": 1, "stride": 1},
+    ]
+
+    def compare(got, expected):
+        got_t = tuple(int(v) for v in got) if isinstance(got, (tuple, list, np.ndarray)) else got
+        if got_t != tuple(expected):
+            return f"got {got!r}, torch gives (left, right, top, bottom) = {tuple(expected)}"
+        return None
+
+    return check_cases(
+        student_fn,
+        torch_padding_amounts,
+        cases,
+        name="padding_amounts",
+        compare=compare,
+        quiet=quiet,
+    )
+
+
+def check_param_count(student_fn: Callable[..., Any], *, quiet: bool = False) -> int:
+    """``param_count(in_channels, out_channels, kernel_size, groups=1, bias=True)`` -> int,
+    as ``sum(p.numel() for p in nn.Conv2d(...).parameters())``; ValueError where torch raises."""
+    cases = [
+        {"in_channels": 6, "out_channels": 12, "kernel_size": 3, "groups": g, "bias": True}
+        for g in (1, 2, 3, 6)
+    ]
+    cases += [
+        {"in_channels": 3, "out_channels": 6, "kernel_size": 3, "groups": 1, "bias": True},
+        {"in_channels": 1, "out_channels": 4, "kernel_size": (2, 3), "groups": 1, "bias": True},
+        {"in_channels": 32, "out_channels": 32, "kernel_size": 3, "groups": 32, "bias": False},
+        {"in_channels": 8, "out_channels": 16, "kernel_size": (1, 5), "groups": 4, "bias": False},
+        {"in_channels": 6, "out_channels": 12, "kernel_size": 3, "groups": 4, "bias": True},
+        {"in_channels": 6, "out_channels": 9, "kernel_size": 3, "groups": 2, "bias": True},
+        {"in_channels": 6, "out_channels": 12, "kernel_size": 3, "groups": 0, "bias": True},
+    ]
+
+    def compare(got, expected):
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer)) or got != expected:
+            return f"got {got!r}, torch counts {expected}"
+        return None
+
+    return check_cases(
+        student_fn, torch_param_count, cases, name="param_count", compare=compare, quiet=quiet
+    )
+
+
+def check_connectivity(student_fn: Callable[..., Any], *, quiet: bool = False) -> int:
+    """``connectivity(in_channels, out_channels, groups)`` -> bool array (out, in), as measured
+    on ``nn.Conv2d``; ValueError/RuntimeError where torch raises."""
+    cases = [
+        {"in_channels": c, "out_channels": o, "groups": g}
+        for c, o, g in (
+            (4, 2, 1),
+            (4, 2, 2),
+            (6, 12, 3),
+            (6, 6, 6),
+            (3, 6, 3),
+            (4, 6, 2),
+            (3, 4, 2),
+        )
+    ]
+
+    def compare(got, expected):
+        from course.checks.core import compare_arrays
+
+        return compare_arrays(
+            np.asarray(got).astype(bool).astype(int) if isinstance(got, np.ndarray) else got,
+            expected.astype(int),
+            what="connectivity",
+        )
+
+    return check_cases(
+        student_fn, torch_connectivity, cases, name="connectivity", compare=compare, quiet=quiet
+    )
+
+
+def speed_report(
+    student_fn: Callable[..., Any],
+    *,
+    cases: Iterable[tuple[str, dict[str, Any]]] | None = None,
+    repeats: int = 5,
+) -> dict[str, float]:
+    """Time ``student_fn`` against ``torch.nn.functional.conv2d`` (float32); print the ratios.
+
+    Informative only: never raises on slowness. Returns {case name: ours / torch}.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if cases is None:
+        cases = [
+            ("8x3x32x32 -> 6, k3", {"x": (8, 3, 32, 32), "weight": (6, 3, 3, 3)}),
+            (
+                "4x16x28x28 -> 16, k3 pad 1",
+                {"x": (4, 16, 28, 28), "weight": (16, 16, 3, 3), "padding": 1},
+            ),
+            ("4x16x28x28 -> 32, 1x1", {"x": (4, 16, 28, 28), "weight": (32, 16, 1, 1)}),
+            (
+                "4x16x28x28 depthwise k3",
+                {"x": (4, 16, 28, 28), "weight": (16, 1, 3, 3), "groups": 16},
+            ),
+        ]
+    ratios = {}
+    rng = np.random.default_rng(0)
+    for label, spec in cases:
+        params = dict(spec)
+        x = rng.standard_normal(params.pop("x")).astype(np.float32)
+        weight = rng.standard_normal(params.pop("weight")).astype(np.float32)
+        xt, wt = torch.from_numpy(x), torch.from_numpy(weight)
+
+        def best(fn):
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+            return float(np.median(times))
+
+        ours = best(lambda x=x, weight=weight, params=params: student_fn(x, weight, **params))
+        theirs = best(lambda xt=xt, wt=wt, params=params: F.conv2d(xt, wt, **params))
+        ratios[label] = ours / theirs
+        print(
+            f"{label:32s} yours {ours * 1e3:8.2f} ms  torch {theirs * 1e3:8.2f} ms  "
+            f"ratio {ratios[label]:6.1f}"
+        )
+    geo = float(np.exp(np.mean(np.log(list(ratios.values())))))
+    print(f"geometric mean of the ratios (yours / torch): {geo:.1f}")
+    return ratios
