@@ -24,7 +24,7 @@ def nbgrader_env() -> dict[str, str]:
 
 
 def generate(assignment: str, root: Path, out: Path) -> list[Path]:
-    """Write the student version of ``assignment`` into ``out/<assignment>/``; return its notebooks."""
+    """Write the student version of ``assignment`` into ``out/<assignment>/``."""
     target = out / assignment
     if target.exists():
         # A notebook removed from source/ must disappear from the release too.

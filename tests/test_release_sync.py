@@ -18,10 +18,7 @@ def regenerated(tmp_path_factory):
 
 
 def _cells(path):
-    return [
-        (c.cell_type, c.source, nbs.nbgrader_meta(c))
-        for c in nbs.load(path).cells
-    ]
+    return [(c.cell_type, c.source, nbs.nbgrader_meta(c)) for c in nbs.load(path).cells]
 
 
 def test_release_holds_exactly_the_source_assignments():

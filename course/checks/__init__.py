@@ -2,7 +2,8 @@
 
 Every check takes the student's function as a callable, passes it plain data and compares plain
 data, so the trusted grader can run the student's side in a sandbox. Topic modules add checks for
-their assignment; this package re-exports them so a notebook writes ``from course.checks import ...``.
+their assignment in their own module (``course.checks.conv``, ``course.checks.pooling`` ...);
+this package re-exports the core helpers.
 """
 
 from course.checks.core import (

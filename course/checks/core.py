@@ -203,8 +203,8 @@ def check_cases(
     count = 0
     for case in cases:
         problem = compare_call(
-            lambda: student_fn(**case),
-            lambda: reference_fn(**case),
+            lambda case=case: student_fn(**case),
+            lambda case=case: reference_fn(**case),
             atol=atol,
             rtol=rtol,
             compare=compare,
@@ -282,4 +282,6 @@ def assert_close_number(got: Any, expected: float, *, case: str = "", tol: float
     """Scalar version of :func:`assert_matches_torch` for counts and sizes."""
     value = as_plain_array(got, "your result")
     if value.shape != () or not math.isclose(float(value), float(expected), abs_tol=tol):
-        raise CheckFailure(f"got {got!r}, expected {expected!r}" + (f"\n  case: {case}" if case else ""))
+        raise CheckFailure(
+            f"got {got!r}, expected {expected!r}" + (f"\n  case: {case}" if case else "")
+        )
