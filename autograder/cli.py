@@ -46,10 +46,18 @@ def _add_optional_commands(commands) -> None:
     try:
         from autograder import grade
     except ImportError:
-        return
-    p = commands.add_parser("grade", help="grade a folder or zip of submissions")
-    grade.add_grade_arguments(p)
-    p.set_defaults(run=grade.run_grade)
+        grade = None
+    if grade is not None:
+        p = commands.add_parser("grade", help="grade a folder or zip of submissions")
+        grade.add_grade_arguments(p)
+        p.set_defaults(run=grade.run_grade)
+    from autograder import gradescope
+
+    p = commands.add_parser(
+        "gradescope", help="write a Gradescope autograder zip for an assignment"
+    )
+    gradescope.add_gradescope_arguments(p)
+    p.set_defaults(run=gradescope.run_gradescope)
 
 
 def main(argv: list[str] | None = None) -> int:

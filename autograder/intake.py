@@ -38,7 +38,7 @@ import shutil
 import stat
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_TOTAL_BYTES = 500 * 1024 * 1024
@@ -151,7 +151,7 @@ def extract_zip(zip_path: Path, target: Path, budget: _Budget, max_entries: int)
             if stat.S_ISLNK(mode):
                 problems.append(f"{name}: refused, symbolic link")
                 continue
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 problems.append(f"{name}: refused, not a regular file")
                 continue
             dest = target.joinpath(*parts)

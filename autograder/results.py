@@ -64,6 +64,7 @@ class SubmissionResult:
     notebooks: list[NotebookResult] = field(default_factory=list)
     seconds: float = 0.0
     max_score_expected: float = 0.0  # the assignment's total, so an ungradable row has one too
+    timestamp: str | None = None  # submission time (nbgrader's timestamp.txt), if known
 
     @property
     def score(self) -> float:

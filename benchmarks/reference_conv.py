@@ -1,6 +1,7 @@
 """Reference solution of assignment 06 (vectorized NumPy conv2d), used by the benchmark.
 
-It is the same code as the solution cell ``conv2d`` in ``source/06_conv2d_numpy/conv2d_numpy.ipynb``;
+It is the same code as the solution cell ``conv2d`` of
+``source/06_conv2d_numpy/conv2d_numpy.ipynb``;
 ``tests/test_06_conv2d_numpy.py`` checks that both behave the same and match torch. It lives here,
 not in ``course/``, because ``course/`` is importable by students and must not hold solutions.
 """
@@ -17,6 +18,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
     Returns (N, C_out, H_out, W_out) (or (C_out, H_out, W_out) for an unbatched x).
     Raises ValueError/RuntimeError where torch raises.
     """
+
     ### BEGIN SOLUTION
     def pair(v, name):
         v = tuple(v) if isinstance(v, (tuple, list)) else (v, v)

@@ -1,4 +1,4 @@
-"""CIFAR-10 test images for the notebooks: the full set when it is there, the shipped sample otherwise.
+"""CIFAR-10 test images for the notebooks: the full set when it is there, else the shipped sample.
 
 :func:`cifar10_test` returns ``torchvision.datasets.CIFAR10(root, train=False)`` when the python
 version of CIFAR-10 (folder ``cifar-10-batches-py``) is under the data root, or can be downloaded;

@@ -14,7 +14,9 @@ from collections.abc import Callable
 import numpy as np
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6
+) -> np.ndarray:
     """Gradient of a scalar function by central differences.
 
     f: callable taking an array shaped like ``x`` and returning a number (a float or 0-d array).

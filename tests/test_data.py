@@ -163,9 +163,12 @@ def test_no_folder_gives_embedded_sample_with_real_cifar10_labels(tmp_path, caps
         assert isinstance(label, int)
 
 
-def test_sample_file_is_the_shared_one():
-    digest = hashlib.sha256(course_data.sample_path().read_bytes()).hexdigest()
-    assert digest == SAMPLE_SHA256
+def test_sample_file_is_unchanged_and_cited():
+    payload = course_data.sample_path().read_bytes()
+    assert hashlib.sha256(payload).hexdigest() == SAMPLE_SHA256
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / course_data.SAMPLE_FILE
+    if shared.exists():  # beside a checkout on the project's machines; not in a student's clone
+        assert shared.read_bytes() == payload
     readme = course_data.sample_path().with_name("README.md").read_text()
     assert "Krizhevsky" in readme and "846" in readme
 

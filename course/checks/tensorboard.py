@@ -15,9 +15,11 @@ logging check reads the event files back with TensorBoard's own reader (:mod:`co
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-import tempfile
+import shutil
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +42,7 @@ PAD_VALUE = 1.0
 
 
 def reference_seed_reshape_source(k: int, channels: int) -> list[tuple[int, int]]:
-    """Torch's answer: label every (image, channel) of an (N, C, 1, 1) tensor, reshape as the seed."""
+    """Torch's answer: label each (image, channel) of an (N, C, 1, 1) tensor, reshape it."""
     import torch
 
     if k < 0:
@@ -58,12 +60,15 @@ def _compare_pairs(got: Any, expected: Any) -> str | None:
     return compare_arrays(array, np.asarray(expected), what="(image, channel) pairs")
 
 
-def check_seed_reshape_source(student_fn: Callable[..., Any], hidden: bool = False) -> int:
-    """Compare ``student_fn(k, channels)`` with torch's reshape on labelled channels."""
+def check_seed_reshape_source(student_fn: Callable[..., Any], hidden: bool = False) -> None:
+    """Compare ``student_fn(k, channels)`` with torch's reshape on labelled channels.
+
+    Returns None (a test cell may end with the call: nbgrader would read a number as a score).
+    """
     cases = [dict(k=k, channels=6) for k in range(4)] + [dict(k=127, channels=6)]
     if hidden:
         cases += [dict(k=k, channels=c) for c in (1, 2, 3, 4, 5, 8) for k in (0, 1, 2, 5)]
-    return check_cases(
+    check_cases(
         student_fn,
         reference_seed_reshape_source,
         cases,
@@ -156,23 +161,22 @@ def grid_strategy():
     return cases()
 
 
-def check_feature_map_grids(student_fn: Callable[..., Any], hidden: bool = False) -> int:
-    """Compare ``student_fn(maps, ncols, padding)`` with ``make_grid`` per image."""
-    count = check_cases(
+def check_feature_map_grids(student_fn: Callable[..., Any], hidden: bool = False) -> None:
+    """Compare ``student_fn(maps, ncols, padding)`` with ``make_grid`` per image (returns None)."""
+    check_cases(
         student_fn,
         reference_feature_map_grids,
         _grid_cases(hidden),
         name="feature_map_grids",
     )
     if hidden:
-        count += sweep(
+        sweep(
             student_fn,
             reference_feature_map_grids,
             grid_strategy(),
             name="feature_map_grids",
             max_examples=40,
         )
-    return count
 
 
 # ---------------------------------------------------------------- log_feature_maps
@@ -200,6 +204,10 @@ def expected_tags(n_images: int, max_images: int = 4) -> list[str]:
     return [f"feature_maps/image_{i}" for i in range(min(n_images, max_images))]
 
 
+#: Folder (relative to the current folder) under which the check's log folders are made.
+CHECK_LOGS = "tb_check_logs"
+
+
 def check_log_feature_maps(
     log_fn: Callable[..., Any],
     logdir: str | None = None,
@@ -207,19 +215,35 @@ def check_log_feature_maps(
     batch_sizes: tuple[int, ...] = (3, 3, 3),
     max_images: int | None = None,
     first_step: int = 0,
-) -> int:
+) -> None:
     """Call ``log_fn(logdir, maps, step)`` once per batch, read the events back, check them.
 
     Checks the returned tag lists, that TensorBoard's reader finds exactly those image tags, one
     image per step for each tag, the image size of the grid, and every pixel (within 1 of
     SummaryWriter's conversion of the ``make_grid`` reference, allowing rounding).
-    Returns the number of images checked.
+    Returns None; prints how many images it checked.
+
+    logdir: default a new *relative* folder ``tb_check_logs/<random>`` that the check does not
+    create (SummaryWriter does) and removes afterwards. Relative, because the student's function
+    may run in another process (the grader's sandbox) whose /tmp is private: both processes run
+    in the submission folder, which is the same path for both, so a relative path names the same
+    folder for the writer and for this reader.
     """
+    cleanup = logdir is None
+    if logdir is None:
+        logdir = os.path.join(CHECK_LOGS, uuid.uuid4().hex[:12])
+    try:
+        _check_log_feature_maps(log_fn, logdir, batch_sizes, max_images, first_step)
+    finally:
+        if cleanup:
+            shutil.rmtree(logdir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rmdir(CHECK_LOGS)  # only when empty
+
+
+def _check_log_feature_maps(log_fn, logdir, batch_sizes, max_images, first_step) -> None:
     from course import tb
 
-    if logdir is None:
-        logdir = tempfile.mkdtemp(prefix="check_log_feature_maps_")
-    logdir = os.path.abspath(logdir)
     limit = 4 if max_images is None else max_images
     kwargs = {} if max_images is None else {"max_images": max_images}
     steps = list(range(first_step, first_step + len(batch_sizes)))
@@ -231,9 +255,7 @@ def check_log_feature_maps(
         case = describe_case(logdir=logdir, maps=maps, step=step, **kwargs)
         returned = log_fn(logdir, maps.copy(), step, **kwargs)
         want = expected_tags(size, limit)
-        if not isinstance(returned, (list, tuple)) or not all(
-            isinstance(t, str) for t in returned
-        ):
+        if not isinstance(returned, (list, tuple)) or not all(isinstance(t, str) for t in returned):
             raise CheckFailure(
                 f"log_feature_maps({case}) returned {returned!r}; expected the list of tags "
                 f"it wrote, {want}"
@@ -248,7 +270,7 @@ def check_log_feature_maps(
 
     if not tb.event_files(logdir):
         raise CheckFailure(
-            f"no event file in {logdir}: create SummaryWriter(logdir) there and close() it"
+            f"no event file in {logdir!r}: write there with SummaryWriter(logdir) and close() it"
         )
     logged = tb.read_images(logdir)
     missing = sorted(set(expected) - set(logged))
@@ -256,7 +278,8 @@ def check_log_feature_maps(
     if missing or extra:
         raise CheckFailure(
             f"image tags in the event files: {sorted(logged)}; expected exactly "
-            f"{sorted(expected)}" + (f" (missing {missing})" if missing else "")
+            f"{sorted(expected)}"
+            + (f" (missing {missing})" if missing else "")
             + (f" (unexpected {extra})" if extra else "")
         )
     checked = 0
@@ -293,4 +316,3 @@ def check_log_feature_maps(
         f"ok: log_feature_maps wrote {sorted(expected)} at steps {steps}; "
         f"{checked} image(s) read back with TensorBoard's reader match (sizes and pixels)"
     )
-    return checked

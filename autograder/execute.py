@@ -1,0 +1,369 @@
+"""Run the student's cells in a sandboxed kernel and keep it alive for scoring.
+
+:class:`Sandbox` is the grader's handle on one sandbox child (see :mod:`autograder.sandbox`):
+it runs cells (collecting nbformat outputs, capped), looks names up and calls the student's
+functions, all with time limits. Everything the child sends is untrusted: frames are
+size-checked JSON, values go through :func:`autograder.proxy.decode`, and a child that breaks
+the protocol, runs out of time or memory, or dies is killed and reported as dead; later cells
+and calls then fail with that reason (the student's failure, not ours).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder import proxy
+from autograder.results import InfrastructureError
+from autograder.sandbox import (
+    UID_BASE,
+    Limits,
+    Zygote,
+    isolation_available,
+    kill_uid,
+    process_state,
+    uid_rss,
+)
+
+#: Seconds a sandbox may take from fork to "ready" before we call it our failure.
+STARTUP_TIMEOUT = 60.0
+#: Seconds an interrupted cell gets to stop before the sandbox is killed.
+INTERRUPT_GRACE = 2.0
+
+
+@dataclass
+class CellRun:
+    """What happened when one cell ran in the sandbox."""
+
+    status: str  # "ok", "error", "timeout", "dead"
+    outputs: list[dict] = field(default_factory=list)
+    ename: str = ""
+    evalue: str = ""
+    execution_count: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "ok"
+
+    def describe(self) -> str:
+        if self.status == "ok":
+            return "ok"
+        return f"{self.ename}: {self.evalue}" if self.ename else self.status
+
+
+class Sandbox:
+    """One sandboxed kernel for one notebook (or for its numpy-only functions)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        limits: Limits,
+        *,
+        numpy_only: bool = False,
+        deadline: float | None = None,
+    ):
+        self.limits = limits
+        self.numpy_only = numpy_only
+        self.deadline = deadline if deadline is not None else time.monotonic() + 1e9
+        self.dead_reason: str | None = None
+        self.next_id = 1
+        self.buffer = bytearray()
+        self.frames: list[dict] = []
+        self.output_left = limits.output
+        self.truncated = False
+        self.last_watch = 0.0
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        started = time.monotonic()
+        request = {
+            "workdir": str(Path(workdir).resolve()),
+            "limits": asdict(limits),
+            "numpy_only": numpy_only,
+        }
+        try:
+            self.pid = Zygote.get(torch=not numpy_only).fork(child.fileno(), request)
+        finally:
+            child.close()
+        self.sock = parent
+        self.uid = UID_BASE + self.pid if isolation_available() else os.getuid()
+        ready = self._next_frame(started + STARTUP_TIMEOUT)
+        if ready is None or ready.get("type") != "ready":
+            reason = (ready or {}).get("error") or self.dead_reason or "no ready message"
+            self.close()
+            raise InfrastructureError(f"the sandbox did not start: {reason}")
+        self.startup_seconds = time.monotonic() - started
+
+    # -- frames ---------------------------------------------------------------------------------
+
+    def _die(self, reason: str) -> None:
+        if self.dead_reason is None:
+            self.dead_reason = reason
+        kill_uid(self.uid, self.pid)
+
+    def _watch(self) -> None:
+        """Notice a dead child or a sandbox over its memory limit (all of its processes)."""
+        state = process_state(self.pid)
+        if state in (None, "Z", "X"):
+            self._die("the kernel died (the process exited or was killed)")
+            return
+        now = time.monotonic()
+        if now - self.last_watch > 0.5 and isolation_available():
+            self.last_watch = now
+            # per-process RLIMIT_AS stops one big allocation; this bounds all processes together
+            baseline = 0.5 * 1024**3
+            if uid_rss(self.uid) > self.limits.memory + baseline:
+                self._die(
+                    f"killed: the memory limit ({self.limits.memory // 2**20} MiB) was exceeded"
+                )
+
+    def _next_frame(self, until: float) -> dict | None:
+        """The next frame, or None at ``until`` or when the sandbox is dead."""
+        while True:
+            if self.frames:
+                return self.frames.pop(0)
+            if self.dead_reason is not None:
+                return None
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return None
+            readable, _, _ = select.select([self.sock], [], [], min(remaining, 0.25))
+            if not readable:
+                self._watch()
+                continue
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._die("the kernel died (its connection closed)")
+                continue
+            self.buffer += chunk
+            self._parse()
+
+    def _parse(self) -> None:
+        while len(self.buffer) >= 4:
+            (size,) = struct.unpack(">I", self.buffer[:4])
+            if size > proxy.MAX_FRAME:
+                self._die("killed: the sandbox sent an oversized message")
+                return
+            if len(self.buffer) < 4 + size:
+                return
+            body = bytes(self.buffer[4 : 4 + size])
+            del self.buffer[: 4 + size]
+            try:
+                self.frames.append(proxy.unpack_body(body))
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                self._die("killed: the sandbox broke the protocol")
+                return
+
+    def _send(self, message: dict) -> bool:
+        if self.dead_reason is not None:
+            return False
+        try:
+            self.sock.sendall(proxy.pack_frame(message))
+            return True
+        except OSError:
+            self._die("the kernel died (its connection closed)")
+            return False
+
+    def _request(self, message: dict, timeout: float, on_output) -> tuple[str, dict]:
+        """Send a request; feed its outputs to ``on_output``; return (status, done frame)."""
+        until = min(time.monotonic() + timeout, self.deadline)
+        request_id = self.next_id
+        self.next_id += 1
+        if not self._send(dict(message, id=request_id)):
+            return "dead", {}
+        interrupted = False
+        while True:
+            frame = self._next_frame(until)
+            if frame is None:
+                if self.dead_reason is not None:
+                    return "dead", {}
+                if interrupted:
+                    self._die("killed: it did not stop after the time limit")
+                    return "timeout", {}
+                interrupted = True
+                try:
+                    os.kill(self.pid, signal.SIGINT)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                until = time.monotonic() + INTERRUPT_GRACE
+                continue
+            if frame.get("id") != request_id:
+                continue  # a late frame of an earlier, timed-out request
+            kind = frame.get("type")
+            if kind == "output":
+                on_output(frame.get("output"))
+            elif kind == "done":
+                return ("timeout" if interrupted else "done"), frame
+            elif kind == "toolarge":
+                return "done", {"status": "error", "ename": "OutputTooLarge", "evalue": ""}
+
+    # -- outputs --------------------------------------------------------------------------------
+
+    def _clean_output(self, output: Any) -> dict | None:
+        """An nbformat output built from the child's data, within the output budget."""
+        if type(output) is not dict:
+            return None
+        kind = output.get("output_type")
+        size = len(json.dumps(output))
+        if size > self.output_left:
+            if not self.truncated:
+                self.truncated = True
+                return {
+                    "output_type": "stream",
+                    "name": "stderr",
+                    "text": "[output truncated: the notebook's output limit was reached]\n",
+                }
+            return None
+        self.output_left -= size
+        if kind == "stream" and output.get("name") in ("stdout", "stderr"):
+            return {"output_type": "stream", "name": output["name"], "text": str(output["text"])}
+        if kind in ("display_data", "execute_result"):
+            data = output.get("data")
+            if type(data) is not dict:
+                return None
+            data = {str(k): v for k, v in data.items() if type(v) in (str, list, dict)}
+            out = {"output_type": kind, "data": data, "metadata": {}}
+            if kind == "execute_result":
+                count = output.get("execution_count")
+                out["execution_count"] = count if type(count) is int else None
+            return out
+        if kind == "error":
+            traceback = output.get("traceback")
+            return {
+                "output_type": "error",
+                "ename": str(output.get("ename", "")),
+                "evalue": str(output.get("evalue", "")),
+                "traceback": [str(x) for x in traceback] if type(traceback) is list else [],
+            }
+        return None
+
+    # -- operations -----------------------------------------------------------------------------
+
+    def run_cell(self, code: str) -> CellRun:
+        """Run one cell like a kernel (IPython syntax, magics, plots), within the cell limit."""
+        run = CellRun(status="ok")
+        if self.dead_reason is not None:
+            return CellRun(status="dead", ename="KernelDied", evalue=self.dead_reason)
+        if time.monotonic() >= self.deadline:
+            return CellRun(status="timeout", ename="Timeout", evalue=self._notebook_timeout_text())
+
+        def collect(output: Any) -> None:
+            cleaned = self._clean_output(output)
+            if cleaned is None:
+                return
+            if (
+                cleaned["output_type"] == "stream"
+                and run.outputs
+                and run.outputs[-1]["output_type"] == "stream"
+                and run.outputs[-1]["name"] == cleaned["name"]
+            ):
+                run.outputs[-1]["text"] += cleaned["text"]
+            else:
+                run.outputs.append(cleaned)
+
+        status, done = self._request({"op": "run", "code": code}, self.limits.cell_timeout, collect)
+        count = done.get("execution_count")
+        run.execution_count = count if type(count) is int else None
+        if status == "dead":
+            run.status, run.ename, run.evalue = "dead", "KernelDied", str(self.dead_reason)
+        elif status == "timeout" or done.get("status") == "interrupted":
+            run.status, run.ename = "timeout", "Timeout"
+            run.evalue = self._timeout_text()
+            if self.dead_reason is not None:
+                run.evalue += f"; {self.dead_reason}"
+        elif done.get("status") == "ok":
+            run.status = "ok"
+        else:
+            run.status = "error"
+            run.ename = str(done.get("ename", "Error"))[:200]
+            run.evalue = str(done.get("evalue", ""))[:4000]
+        if run.status in ("dead", "timeout"):
+            run.outputs.append(
+                {"output_type": "error", "ename": run.ename, "evalue": run.evalue, "traceback": []}
+            )
+        return run
+
+    def _timeout_text(self) -> str:
+        if time.monotonic() >= self.deadline - 0.01:
+            return self._notebook_timeout_text()
+        return f"the cell ran longer than the {self.limits.cell_timeout:g} s limit"
+
+    def _notebook_timeout_text(self) -> str:
+        return f"the notebook ran longer than the {self.limits.notebook_timeout:g} s limit"
+
+    def lookup(self, name: str, timeout: float) -> tuple[str, Any]:
+        """("function"|"value"|"missing"|"notplain"|"dead", value or message)."""
+        status, done = self._request({"op": "lookup", "name": name}, timeout, lambda out: None)
+        if status != "done":
+            return "dead", self.dead_reason or "the sandbox did not answer in time"
+        kind = done.get("status")
+        if kind == "value":
+            try:
+                return "value", proxy.decode(done.get("value"))
+            except (proxy.NotPlainData, ValueError, TypeError) as problem:
+                return "notplain", f"{name!r} is not plain data: {problem}"
+        if kind in ("function", "missing"):
+            return kind, None
+        if kind == "notplain":
+            return "notplain", str(done.get("evalue", ""))[:2000]
+        return "dead", f"lookup of {name!r} failed: {done.get('ename')}: {done.get('evalue')}"
+
+    def call(self, name: str, args: Any, kwargs: Any, until: float) -> Any:
+        """Call the student's ``name`` in the sandbox; the result decoded, or an exception."""
+        if self.dead_reason is not None:
+            raise proxy.SandboxError(f"cannot call {name}: {self.dead_reason}")
+        timeout = until - time.monotonic()
+        if timeout <= 0:
+            raise proxy.SandboxTimeout(f"{name} was not called: the test cell's time is up")
+
+        def forward(output: Any) -> None:
+            cleaned = self._clean_output(output)
+            if cleaned and cleaned["output_type"] == "stream":
+                print(cleaned["text"], end="", file=sys.stdout)
+
+        message = {"op": "call", "name": name, "args": args, "kwargs": kwargs}
+        status, done = self._request(message, timeout, forward)
+        if status == "dead":
+            raise proxy.SandboxError(f"{name} could not finish: {self.dead_reason}")
+        if status == "timeout" or done.get("status") == "interrupted":
+            raise proxy.SandboxTimeout(
+                f"{name} ran past the time limit ({self.limits.cell_timeout:g} s per test cell)"
+                + (f"; {self.dead_reason}" if self.dead_reason else "")
+            )
+        kind = done.get("status")
+        if kind == "ok":
+            try:
+                return proxy.decode(done.get("value"))
+            except (proxy.NotPlainData, ValueError, TypeError) as problem:
+                raise proxy.NotPlainData(f"{name} returned malformed data: {problem}") from None
+        if kind == "raised":
+            raise proxy.rebuild_exception(done.get("ename"), done.get("evalue"), name)
+        if kind == "notplain":
+            raise proxy.NotPlainData(str(done.get("evalue", ""))[:2000])
+        if kind == "missing":
+            raise NameError(f"name {name!r} is not defined in your notebook")
+        raise proxy.SandboxError(f"{name}: {done.get('ename')}: {done.get('evalue')}")
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if getattr(self, "pid", None):
+            kill_uid(self.uid, self.pid)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,412 @@
+"""Score a notebook: student cells in the sandbox, source test cells in the trusted grader.
+
+``grade_notebook`` walks the student's notebook in order. Each student code cell runs in the
+sandboxed kernel (:class:`autograder.execute.Sandbox`). At each test cell's position, the test
+cell's code is taken from the *source* notebook by grade_id and executed here, in the grader's
+own process, with ``exec`` in a fresh namespace. The names the test uses but does not define
+itself (AST analysis) are resolved from the sandbox at that moment: functions become
+:class:`autograder.proxy.StudentFunction` proxies whose calls run in the sandbox, values arrive
+as plain data. Functions defined in solution cells tagged ``numpy-only`` (tag read from the
+source) are called in a second sandbox in which torch cannot be imported.
+
+A test passes when its cell raises nothing (nbgrader's rule); its points are then awarded.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import copy
+import io
+import re
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from autograder import proxy
+from autograder.execute import Sandbox
+from autograder.results import NotebookResult, TestResult
+from autograder.sandbox import Limits
+
+NUMPY_ONLY_TAG = "numpy-only"
+HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
+MESSAGE_LIMIT = 20_000
+
+#: Timings of the last grade_notebook call (seconds), for benchmarks and reports.
+LAST_TIMINGS: dict[str, float] = {}
+
+
+def nbgrader_meta(cell: Any) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def is_test_cell(cell: Any) -> bool:
+    meta = nbgrader_meta(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def cell_tags(cell: Any) -> list[str]:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def to_python(source: str) -> str:
+    """IPython syntax (magics, !shell) to Python, with a fresh transformer (never the student's)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def free_names(tree: ast.AST) -> set[str]:
+    """Names a cell reads but never binds itself (imports, assignments, defs, arguments...)."""
+    loaded, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+    return loaded - bound - set(dir(builtins))
+
+
+def defined_names(source: str) -> set[str]:
+    """Top-level names a (solution) cell defines: functions, classes, assignments."""
+    try:
+        tree = ast.parse(to_python(source))
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name):
+                        names.add(sub.id)
+    return names
+
+
+def import_lines(source: str) -> list[str]:
+    """The cell's top-level import statements, as code."""
+    try:
+        tree = ast.parse(to_python(source))
+    except SyntaxError:
+        return []
+    return [
+        ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+    ]
+
+
+def hide_tests(source: str) -> str:
+    return HIDDEN_RE.sub("# (hidden tests are not shown)", source)
+
+
+class _CappedText(io.TextIOBase):
+    def __init__(self, cap: int):
+        self.parts: list[str] = []
+        self.left = cap
+        self.cut = False
+
+    def write(self, text: str) -> int:
+        if self.left > 0:
+            piece = text[: self.left]
+            self.parts.append(piece)
+            self.left -= len(piece)
+        elif not self.cut:
+            self.cut = True
+            self.parts.append("\n[output truncated]\n")
+        return len(text)
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
+
+
+class _Budget:
+    """Time a test cell may spend waiting on the student's code (the grader's own time is free)."""
+
+    def __init__(self, seconds: float, deadline: float):
+        self.remaining = seconds
+        self.deadline = deadline
+
+    def left(self) -> float:
+        return min(self.remaining, self.deadline - time.monotonic())
+
+    def spend(self, seconds: float) -> None:
+        self.remaining -= seconds
+
+
+class _Grader:
+    def __init__(self, source_nb, student_nb, workdir: Path, limits: Limits, log):
+        self.source_nb = source_nb
+        self.student_nb = student_nb
+        self.workdir = Path(workdir)
+        self.limits = limits
+        self.log = log
+        self.start = time.monotonic()
+        self.deadline = self.start + limits.notebook_timeout
+        self.tests = {
+            nbgrader_meta(c)["grade_id"]: c
+            for c in source_nb.cells
+            if is_test_cell(c) and nbgrader_meta(c).get("grade_id")
+        }
+        self.numpy_only_ids = {
+            nbgrader_meta(c).get("grade_id")
+            for c in source_nb.cells
+            if c.get("cell_type") == "code"
+            and NUMPY_ONLY_TAG in cell_tags(c)
+            and nbgrader_meta(c).get("grade_id")
+        }
+        self.numpy_only_names: set[str] = set()
+        for c in source_nb.cells:
+            if nbgrader_meta(c).get("grade_id") in self.numpy_only_ids:
+                self.numpy_only_names |= defined_names(c.source)
+        self.sandbox: Sandbox | None = None
+        self.numpy_sandbox: Sandbox | None = None
+        self.numpy_imports_sent: set[str] = set()
+        self.numpy_problems: list[str] = []
+        self.seen_imports: list[str] = []
+        self.results: dict[str, TestResult] = {}
+        self.notes: list[str] = []
+
+    # -- sandboxes ------------------------------------------------------------------------------
+
+    def main_sandbox(self) -> Sandbox:
+        if self.sandbox is None:
+            self.sandbox = Sandbox(self.workdir, self.limits, deadline=self.deadline)
+            LAST_TIMINGS["kernel_ready"] = self.sandbox.startup_seconds
+            self.log(
+                f"sandbox ready in {self.sandbox.startup_seconds:.2f} s (pid {self.sandbox.pid})"
+            )
+        return self.sandbox
+
+    def numpy_only_sandbox(self) -> Sandbox:
+        if self.numpy_sandbox is None:
+            self.numpy_sandbox = Sandbox(
+                self.workdir, self.limits, numpy_only=True, deadline=self.deadline
+            )
+            self.log(f"numpy-only sandbox ready in {self.numpy_sandbox.startup_seconds:.2f} s")
+        return self.numpy_sandbox
+
+    def close(self) -> None:
+        for sandbox in (self.sandbox, self.numpy_sandbox):
+            if sandbox is not None:
+                sandbox.close()
+
+    # -- cells ----------------------------------------------------------------------------------
+
+    def run_student_cell(self, cell: Any) -> None:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        run = self.main_sandbox().run_cell(cell.source)
+        cell.outputs = [nbformat.from_dict(o) for o in run.outputs]
+        cell.execution_count = run.execution_count
+        if run.status in ("timeout", "dead"):
+            self.log(f"cell {grade_id or '(no id)'}: {run.describe()}")
+        if grade_id in self.numpy_only_ids:
+            self.run_numpy_only(cell.source, grade_id)
+        self.seen_imports.extend(import_lines(cell.source))
+
+    def run_numpy_only(self, source: str, grade_id: str) -> None:
+        sandbox = self.numpy_only_sandbox()
+        preamble = []
+        for line in self.seen_imports:
+            if line not in self.numpy_imports_sent:
+                self.numpy_imports_sent.add(line)
+                preamble.append(f"try:\n    {line}\nexcept Exception:\n    pass\n")
+        if preamble:
+            sandbox.run_cell("".join(preamble))
+        run = sandbox.run_cell(source)
+        if run.failed:
+            self.numpy_problems.append(
+                f"Cell {grade_id!r} run without torch (numpy-only exercise) failed: "
+                + run.describe()
+            )
+
+    def score_test(self, grade_id: str, cell: Any | None) -> None:
+        source_cell = self.tests[grade_id]
+        points = float(nbgrader_meta(source_cell).get("points", 0) or 0)
+        hidden = bool(HIDDEN_RE.search(source_cell.source))
+        passed, message = self.run_test(grade_id, source_cell.source)
+        self.results[grade_id] = TestResult(
+            grade_id=grade_id,
+            points=points if passed else 0.0,
+            max_points=points,
+            passed=passed,
+            message=message,
+            hidden=hidden,
+        )
+        if cell is not None:
+            cell.source = hide_tests(source_cell.source)
+            outputs = []
+            if message:
+                name = "stdout" if passed else "stderr"
+                outputs.append(nbformat.v4.new_output("stream", name=name, text=message + "\n"))
+            cell.outputs = outputs
+            cell.execution_count = None
+
+    def run_test(self, grade_id: str, source: str) -> tuple[bool, str]:
+        """Execute a source test cell here; (passed, message for the student)."""
+        budget = _Budget(self.limits.cell_timeout, self.deadline)
+        try:
+            tree = ast.parse(to_python(source), filename=f"<test {grade_id}>")
+        except SyntaxError as error:
+            raise_infra = f"test cell {grade_id!r} of the source does not parse: {error}"
+            from autograder.results import InfrastructureError
+
+            raise InfrastructureError(raise_infra) from error
+        namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        notes: list[str] = []
+        for name in sorted(free_names(tree)):
+            problem = self.resolve(name, namespace, budget)
+            if problem:
+                notes.append(problem)
+        captured = _CappedText(self.limits.output)
+        error_text = ""
+        try:
+            if any(n.startswith("not plain data:") for n in notes):
+                raise proxy.NotPlainData("; ".join(n[len("not plain data: ") :] for n in notes))
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                exec(compile(tree, f"<test {grade_id}>", "exec"), namespace)  # noqa: S102
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - nbgrader: any exception fails
+            error_text = _describe_error(error)
+        printed = captured.getvalue().rstrip("\n")
+        if not error_text:
+            return True, printed[:MESSAGE_LIMIT]
+        extra = [n for n in notes if not n.startswith("not plain data:")]
+        if self.numpy_problems and self.numpy_only_names & free_names(tree):
+            extra.extend(self.numpy_problems)
+        message = "\n".join(p for p in [printed, error_text, *extra] if p)
+        return False, message[:MESSAGE_LIMIT]
+
+    def resolve(self, name: str, namespace: dict, budget: _Budget) -> str | None:
+        """Put the student's ``name`` into ``namespace``; a note when it cannot be."""
+        use_numpy = name in self.numpy_only_names
+        sandbox = self.numpy_only_sandbox() if use_numpy else self.main_sandbox()
+        kind, value = sandbox.lookup(name, max(0.5, budget.left()))
+        if kind == "function":
+            where = "numpy-only sandbox (no torch)" if use_numpy else "sandbox"
+
+            def invoke(fn: str, args: Any, kwargs: Any, _sb: Sandbox = sandbox) -> Any:
+                started = time.monotonic()
+                try:
+                    return _sb.call(fn, args, kwargs, started + budget.left())
+                finally:
+                    budget.spend(time.monotonic() - started)
+
+            namespace[name] = proxy.StudentFunction(name, invoke, where)
+        elif kind == "value":
+            namespace[name] = value
+        elif kind == "notplain":
+            return f"not plain data: {value}"
+        elif kind == "dead":
+            return f"Your notebook's kernel could not be used: {value}"
+        return None
+
+    # -- the notebook ---------------------------------------------------------------------------
+
+    def grade(self) -> tuple[NotebookResult, Any]:
+        executed = copy.deepcopy(self.student_nb)
+        for cell in executed.cells:
+            if cell.get("cell_type") != "code":
+                continue
+            grade_id = nbgrader_meta(cell).get("grade_id")
+            if grade_id in self.tests:
+                if grade_id not in self.results:
+                    self.score_test(grade_id, cell)
+                continue
+            if nbgrader_meta(cell).get("grade") and not nbgrader_meta(cell).get("solution"):
+                self.notes.append(
+                    f"cell {grade_id!r} is marked as a test but is not one in the source: not run"
+                )
+                continue
+            self.run_student_cell(cell)
+        for grade_id in self.tests:
+            if grade_id not in self.results:
+                self.notes.append(
+                    f"test cell {grade_id!r} missing from the notebook: run at the end"
+                )
+                self.score_test(grade_id, None)
+        ordered = []
+        for cell in self.source_nb.cells:
+            meta = nbgrader_meta(cell)
+            if not meta.get("grade"):
+                continue
+            grade_id = meta.get("grade_id", "")
+            if grade_id in self.results:
+                ordered.append(self.results[grade_id])
+            else:  # manually graded answer cells: nothing to autograde
+                points = float(meta.get("points", 0) or 0)
+                ordered.append(
+                    TestResult(grade_id, 0.0, points, False, "graded manually, not autograded")
+                )
+        return NotebookResult(notebook="", tests=ordered, notes=list(self.notes)), executed
+
+
+def _describe_error(error: BaseException) -> str:
+    name = type(error).__name__
+    text = str(error)
+    if isinstance(error, proxy.StudentException):
+        return text
+    frames = traceback.extract_tb(error.__traceback__)
+    where = ""
+    if frames and frames[-1].filename.startswith("<test "):
+        where = f" (line {frames[-1].lineno} of the test cell)"
+    return f"{name}: {text}{where}" if text else f"{name}{where}"
+
+
+def grade_notebook(
+    source_nb: nbformat.NotebookNode,
+    student_nb: nbformat.NotebookNode,
+    workdir: Path,
+    limits: Limits,
+    notebook_name: str,
+    log: Callable[[str], None] = print,
+    executed_path: Path | None = None,
+) -> NotebookResult:
+    """Grade one student notebook against its source; see the module docstring.
+
+    A student's failure is a failed test with a message; our own failure raises
+    :class:`autograder.results.InfrastructureError`. Writes the executed notebook (outputs,
+    plots; hidden tests' source removed) to ``executed_path`` or
+    ``workdir/../executed/<notebook_name>.ipynb``.
+    """
+    started = time.monotonic()
+    grader = _Grader(source_nb, student_nb, Path(workdir), limits, log)
+    try:
+        result, executed = grader.grade()
+    finally:
+        grader.close()
+    result.notebook = notebook_name
+    path = (
+        Path(executed_path)
+        if executed_path
+        else Path(workdir).parent / "executed" / (notebook_name + ".ipynb")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(executed, str(path))
+    result.executed_path = str(path)
+    LAST_TIMINGS["notebook"] = time.monotonic() - started
+    log(
+        f"{notebook_name}: {result.score:g}/{result.max_score:g} in "
+        f"{LAST_TIMINGS['notebook']:.2f} s"
+    )
+    return result

@@ -1,0 +1,346 @@
+"""Validate: read a student's notebooks and put the instructor's locked cells back.
+
+For each notebook of the assignment (as in source/<assignment>/):
+
+- find the student's file: same name first; otherwise the parsable notebook whose nbgrader cells
+  share the most grade_ids with the source (a renamed notebook), or, when the assignment has one
+  notebook and the student handed in exactly one parsable notebook, that one (reported);
+- a file that is empty or not notebook JSON makes that notebook ungradable, the reason naming
+  the file; when no notebook of the assignment can be read, the submission is ungradable;
+- every locked cell of the source (test cells and read-only cells) is compared, by grade_id and
+  nbgrader checksum (``nbgrader.utils.compute_checksum``), with the student's copy. Whatever the
+  student did (edited, re-tagged, re-typed, duplicated, deleted a test cell), the student notebook
+  handed to the grader holds exactly one copy of each locked cell, as released (hidden tests
+  removed), and the notes say what was changed. A deleted test cell is restored after the cell
+  that precedes it in the source, like nbgrader's ``OverwriteCells.add_missing_cells``.
+- solution cells and the student's own cells are kept as written. A cell carrying nbgrader
+  metadata with a grade_id the source does not know loses that metadata (it is the student's code).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from autograder.results import Ungradable
+
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+
+
+@dataclass
+class ValidatedNotebook:
+    name: str  # notebook name without .ipynb
+    student_nb: NotebookNode | None  # None: missing or unreadable (then `problem` says why)
+    source_nb: NotebookNode
+    file: str | None = None  # the student's file it came from (relative to the student folder)
+    notes: list[str] = field(default_factory=list)
+    problem: str = ""
+
+
+@dataclass
+class Validation:
+    notebooks: list[ValidatedNotebook]
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- source side
+
+
+def _nbg(cell) -> dict:
+    md = cell.get("metadata", {}) if isinstance(cell, dict) else {}
+    nbg = md.get("nbgrader") if isinstance(md, dict) else None
+    return nbg if isinstance(nbg, dict) else {}
+
+
+def grade_id(cell) -> str | None:
+    gid = _nbg(cell).get("grade_id")
+    return gid if isinstance(gid, str) and gid else None
+
+
+def is_locked_source_cell(cell) -> bool:
+    nbg = _nbg(cell)
+    return (
+        bool(grade_id(cell))
+        and (bool(nbg.get("grade")) or bool(nbg.get("locked")))
+        and not (nbg.get("solution"))
+    )
+
+
+def is_test_cell(cell) -> bool:
+    nbg = _nbg(cell)
+    return bool(nbg.get("grade")) and not nbg.get("solution") and bool(grade_id(cell))
+
+
+def strip_hidden_tests(source: str) -> str:
+    """The released text of a test cell: hidden-test regions removed, exactly as nbgrader's
+    ClearHiddenTests does (so the checksum matches the released notebook's)."""
+    out, hidden = [], False
+    for line in source.split("\n"):
+        if HIDDEN_BEGIN in line:
+            hidden = True
+        elif HIDDEN_END in line:
+            hidden = False
+        elif not hidden:
+            out.append(line)
+    return "\n".join(out)
+
+
+def released_cell(cell: NotebookNode) -> NotebookNode:
+    """A locked source cell as the student received it (hidden tests out, checksum in)."""
+    from nbgrader.utils import compute_checksum
+
+    new = copy.deepcopy(cell)
+    if new.cell_type == "code":
+        new.source = strip_hidden_tests(new.source)
+        new.outputs = []
+        new.execution_count = None
+    new.metadata.setdefault("nbgrader", {})
+    new.metadata.nbgrader["checksum"] = compute_checksum(new)
+    new.metadata["deletable"] = False
+    new.metadata["editable"] = False
+    return new
+
+
+def load_notebook(path: Path) -> NotebookNode:
+    return nbformat.read(str(path), as_version=4)
+
+
+# ---------------------------------------------------------------- student side
+
+
+def read_student_notebook(path: Path, label: str) -> NotebookNode:
+    """Parse or raise Ungradable with a reason naming the file."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise Ungradable(f"{label} is an empty file")
+    try:
+        obj = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise Ungradable(f"{label} is not a notebook (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise Ungradable(
+            f"{label} is not a notebook (corrupt JSON at line {exc.lineno}: {exc.msg})"
+        ) from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("cells"), list):
+        raise Ungradable(f"{label} is not a notebook (no list of cells)")
+    try:
+        if obj.get("nbformat") != 4:
+            nb = nbformat.reads(json.dumps(obj), as_version=4)
+        else:
+            nb = nbformat.from_dict(obj)
+        for cell in nb.cells:
+            if not isinstance(cell, dict) or cell.get("cell_type") not in (
+                "code",
+                "markdown",
+                "raw",
+            ):
+                raise ValueError("a cell has no valid cell_type")
+            src = cell.get("source", "")
+            if isinstance(src, list):
+                cell["source"] = "".join(str(s) for s in src)
+            elif not isinstance(src, str):
+                raise ValueError("a cell's source is not text")
+            if not isinstance(cell.get("metadata"), dict):
+                cell["metadata"] = NotebookNode()
+            if cell.get("cell_type") == "code":
+                cell.setdefault("outputs", [])
+                cell.setdefault("execution_count", None)
+    except Exception as exc:
+        raise Ungradable(f"{label} is not a valid notebook ({exc})") from None
+    if not isinstance(nb.get("metadata"), dict):
+        nb["metadata"] = NotebookNode()
+    return nb
+
+
+def _ids(nb: NotebookNode) -> set[str]:
+    return {gid for c in nb.cells if (gid := grade_id(c))}
+
+
+def merge_locked_cells(source_nb: NotebookNode, student_nb: NotebookNode) -> tuple:
+    """The student's notebook with every locked source cell exactly once, as released.
+
+    Returns (notebook, notes).
+    """
+    from nbgrader.utils import compute_checksum
+
+    notes: list[str] = []
+    locked = {grade_id(c): c for c in source_nb.cells if is_locked_source_cell(c)}
+    released = {gid: released_cell(c) for gid, c in locked.items()}
+    source_order = [grade_id(c) for c in source_nb.cells if grade_id(c)]
+
+    cells: list[NotebookNode] = []
+    seen: set[str] = set()
+    known = set(source_order)
+    for cell in student_nb.cells:
+        gid = grade_id(cell)
+        if gid is None:
+            if _nbg(cell):  # nbgrader metadata without a usable id: the student's own cell
+                cell = copy.deepcopy(cell)
+                del cell.metadata["nbgrader"]
+            cells.append(cell)
+            continue
+        if gid not in known:
+            cell = copy.deepcopy(cell)
+            del cell.metadata["nbgrader"]
+            notes.append(f"cell with unknown grade_id {gid!r}: treated as the student's own code")
+            cells.append(cell)
+            continue
+        if gid in locked:
+            kind = "test cell" if is_test_cell(locked[gid]) else "read-only cell"
+            if gid in seen:
+                notes.append(f"{kind} {gid!r} was duplicated: the extra copy was removed")
+                continue
+            seen.add(gid)
+            want = released[gid]
+            what = []
+            if cell.get("cell_type") != want.cell_type:
+                what.append(f"re-typed to {cell.get('cell_type')}")
+            try:
+                s_nbg = _nbg(cell)
+                if (
+                    bool(s_nbg.get("grade")) != bool(want.metadata.nbgrader.get("grade"))
+                    or bool(s_nbg.get("solution")) != bool(want.metadata.nbgrader.get("solution"))
+                    or bool(s_nbg.get("locked")) != bool(want.metadata.nbgrader.get("locked"))
+                    or (
+                        want.metadata.nbgrader.get("grade")
+                        and float(s_nbg.get("points", -1))
+                        != float(want.metadata.nbgrader["points"])
+                    )
+                ):
+                    what.append("re-tagged")
+            except (TypeError, ValueError):
+                what.append("re-tagged")
+            if not what and cell.get("source", "") not in (want.source, locked[gid].source):
+                what.append("edited")  # (the instructor's own copy, hidden tests in, is fine)
+            elif not what and cell.get("source", "") == want.source:
+                try:
+                    if compute_checksum(cell) != want.metadata.nbgrader["checksum"]:
+                        what.append("edited")
+                except Exception:
+                    what.append("edited")
+            tags = cell.get("metadata", {}).get("tags", [])
+            if tags != want.metadata.get("tags", []):
+                what.append(f"tags changed to {tags}")
+            if what:
+                notes.append(f"{kind} {gid!r} was {', '.join(what)}: the original was used")
+            cells.append(copy.deepcopy(want))
+            continue
+        # A solution cell (or an unlocked instructor cell): the student's text stays.
+        cells.append(cell)
+
+    # Restore deleted locked cells after the cell that precedes them in the source.
+    for i, gid in enumerate(source_order):
+        if gid not in locked or gid in seen:
+            continue
+        pos = 0
+        for prev in reversed(source_order[:i]):
+            idx = next((k for k, c in enumerate(cells) if grade_id(c) == prev), None)
+            if idx is not None:
+                pos = idx + 1
+                break
+        cells.insert(pos, copy.deepcopy(released[gid]))
+        seen.add(gid)
+        kind = "test cell" if is_test_cell(locked[gid]) else "read-only cell"
+        notes.append(f"{kind} {gid!r} was deleted: the original was restored")
+
+    out = copy.deepcopy(student_nb)
+    out.cells = cells
+    out.metadata["kernelspec"] = copy.deepcopy(source_nb.metadata.get("kernelspec", {}))
+    return out, notes
+
+
+def _student_notebook_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*.ipynb")
+        if p.is_file() and not p.is_symlink() and ".ipynb_checkpoints" not in p.parts
+    )
+
+
+def validate_submission(
+    folder: Path, sources: dict[str, NotebookNode], intake_problems: list[str] | None = None
+) -> Validation:
+    """Match and check a staged student folder against the source notebooks.
+
+    Raises Ungradable when no notebook of the assignment can be graded.
+    """
+    folder = Path(folder)
+    files = _student_notebook_files(folder)
+    parsed: dict[Path, NotebookNode] = {}
+    errors: dict[Path, str] = {}
+    for p in files:
+        label = p.relative_to(folder).as_posix()
+        try:
+            parsed[p] = read_student_notebook(p, label)
+        except Ungradable as exc:
+            errors[p] = str(exc)
+
+    val = Validation(notebooks=[])
+    used: set[Path] = set()
+    chosen: dict[str, Path | None] = {}
+    # 1. exact names (case-insensitive), preferring the shallowest
+    for name in sources:
+        hits = [p for p in files if p.name.lower() == f"{name}.ipynb".lower()]
+        hits.sort(key=lambda p: (len(p.parts), str(p)))
+        good = [p for p in hits if p in parsed]
+        chosen[name] = good[0] if good else (hits[0] if hits else None)
+        if chosen[name] is not None:
+            used.add(chosen[name])
+    # 2. by content (grade_ids shared with the source) for names missing or unreadable
+    for name, src in sources.items():
+        if chosen[name] is not None and chosen[name] in parsed:
+            continue
+        src_ids = _ids(src)
+        best, best_n = None, 0
+        for p, nb in parsed.items():
+            if p in used:
+                continue
+            n = len(src_ids & _ids(nb))
+            if n > best_n:
+                best, best_n = p, n
+        if best is None and len(sources) == 1:
+            rest = [p for p in parsed if p not in used]
+            if len(rest) == 1:
+                best = rest[0]
+        if best is not None:
+            if chosen[name] is not None:
+                val.notes.append(
+                    f"{chosen[name].relative_to(folder).as_posix()} unreadable; "
+                    f"{best.relative_to(folder).as_posix()} graded as {name}.ipynb"
+                )
+            chosen[name] = best
+            used.add(best)
+
+    for name, src in sources.items():
+        p = chosen[name]
+        if p is None:
+            found = ", ".join(
+                q.relative_to(folder).as_posix() for q in folder.rglob("*") if q.is_file()
+            )
+            problem = f"{name}.ipynb not found (submitted: {found or 'nothing'})"
+            val.notebooks.append(ValidatedNotebook(name, None, src, problem=problem))
+            continue
+        rel = p.relative_to(folder).as_posix()
+        if p not in parsed:
+            val.notebooks.append(ValidatedNotebook(name, None, src, file=rel, problem=errors[p]))
+            continue
+        nb, notes = merge_locked_cells(src, parsed[p])
+        if p.name != f"{name}.ipynb":
+            notes.insert(0, f"{rel} matched to {name}.ipynb by its content")
+        val.notebooks.append(ValidatedNotebook(name, nb, src, file=rel, notes=notes))
+
+    extra = [p.relative_to(folder).as_posix() for p in files if p not in used]
+    if extra:
+        val.notes.append("not graded (not part of the assignment): " + ", ".join(extra))
+    if all(v.student_nb is None for v in val.notebooks):
+        reasons = "; ".join(v.problem for v in val.notebooks)
+        if intake_problems:
+            reasons += "; " + "; ".join(intake_problems)
+        raise Ungradable(reasons)
+    return val

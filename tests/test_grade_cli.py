@@ -1,0 +1,282 @@
+"""`python -m autograder grade`: a class in, grades/feedback/Gradescope JSON out; resumable.
+
+Most tests run the real CLI (as a subprocess, with real worker processes) on a tiny course built
+in tmp_path, with a stand-in scorer (tests/grading_fixtures.py: exec, no sandbox) so they are
+fast; the last tests use the real sandboxed scorer on the tiny course and on source/01_anatomy.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from grading_fixtures import (
+    ADD_OK,
+    ASSIGNMENT,
+    TOTAL,
+    cell_of,
+    cli_env,
+    make_course,
+    make_zip,
+    nb_text,
+    nbgrader_submission,
+    student_notebook,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE = {"AUTOGRADER_TEST_SCORER": "grading_fixtures:fake_grade_notebook"}
+
+
+def grade(course: Path, subs: Path, *extra: str, env=None, timeout=600):
+    cmd = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs), "--course", str(course)]
+    proc = subprocess.run(
+        [*cmd, "--no-progress", *extra],
+        env=cli_env(**(FAKE if env is None else env)),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=course,
+    )
+    print(proc.stdout, proc.stderr[-3000:])
+    return proc
+
+
+def csv_rows(course: Path) -> dict[str, dict]:
+    path = course / "autograded" / ASSIGNMENT / "grades.csv"
+    return {r["student"]: r for r in csv.DictReader(path.open())}
+
+
+def gradebook_scores(course: Path) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + str(course / "gradebook.db"), course_id="testcourse") as gb:
+        subs = gb.assignment_submissions(ASSIGNMENT)
+        ids = [s.student.id for s in subs]
+        assert len(ids) == len(set(ids)), f"duplicate submissions: {ids}"
+        return {s.student.id: s.score for s in subs}
+
+
+def wrong(body: str) -> str:
+    return f"def add(a, b):\n    {body}\n"
+
+
+CLASS = {
+    # student: (zip entry, notebook text, expected score)
+    "alice": ("alice.ipynb", nb_text(student_notebook()), 10.0),
+    "bob": ("bob/ex.ipynb", nb_text(student_notebook(add=wrong("return 4 if a == b else 3"))), 7.0),
+    "carol": ("carol_111_222_ex.ipynb", nb_text(student_notebook(mul=None)), 5.0),  # stub left
+    "dave": ("dave/ex.ipynb", "", 0.0),  # empty file
+    "erin": ("erin/ex.ipynb", '{"cells": [', 0.0),  # corrupt JSON
+    "frank": ("frank/my work (final).ipynb", nb_text(student_notebook()), 10.0),  # renamed
+}
+
+
+def edited_tests(nb):
+    cell_of(nb, "test_mul").source = "pass"
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_add"]
+
+
+CLASS["gina"] = ("gina/ex.ipynb", nb_text(student_notebook(mul=None, edit=edited_tests)), 5.0)
+
+
+@pytest.fixture
+def course(tmp_path):
+    return make_course(tmp_path / "course")
+
+
+def test_zip_of_a_class_gets_exactly_the_honest_scores(course, tmp_path):
+    z = make_zip(
+        tmp_path / "class.zip",
+        {entry: text for entry, text, _ in CLASS.values()} | {"../evil.py": "x"},
+    )
+    before = z.read_bytes()
+    proc = grade(course, z, "--workers", "2")
+    assert proc.returncode == 0
+    assert z.read_bytes() == before
+    rows = csv_rows(course)
+    assert set(rows) == set(CLASS)
+    for sid, (_, _, expected) in CLASS.items():
+        assert float(rows[sid]["score"]) == expected, (sid, rows[sid])
+        assert rows[sid]["max_score"] == f"{TOTAL:g}"
+    assert rows["dave"]["reason"] == "ungradable: ex.ipynb is an empty file"
+    assert rows["erin"]["reason"].startswith("ungradable: ex.ipynb is not a notebook (corrupt JSON")
+    assert "matched to ex.ipynb by its content" in rows["frank"]["notes"]
+    assert "'test_mul' was edited" in rows["gina"]["notes"]
+    assert "'test_add' was deleted" in rows["gina"]["notes"]
+    assert "'..'" in proc.stderr  # the refused zip entry is reported
+    assert gradebook_scores(course) == {sid: exp for sid, (_, _, exp) in CLASS.items()}
+    out = course / "autograded" / ASSIGNMENT
+    gs = json.loads((out / "bob" / "results.json").read_text())
+    assert gs["score"] == 7.0 and gs["max_score"] == TOTAL
+    hidden = next(t for t in gs["tests"] if t["name"].endswith("test_add_hidden"))
+    assert hidden["visibility"] == "after_published" and hidden["score"] == 0.0
+    page = (out / "bob" / "feedback.html").read_text()
+    assert "add(-1, 1)" not in page and "Score: 7 / 10" in page
+    assert (out / "bob" / "grading.log").read_text().count("--- done") == 1
+    assert "Ungradable" in (out / "dave" / "feedback.html").read_text()
+
+    # nbgrader's own export reads the gradebook
+    export = tmp_path / "export.csv"
+    p = subprocess.run(
+        [str(Path(sys.executable).parent / "nbgrader"), "export", "--to", str(export)],
+        cwd=course, env=cli_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(export.open())}
+    assert exported == {sid: exp for sid, (_, _, exp) in CLASS.items()}
+
+
+def test_rerun_skips_finished_and_force_regrades(course, tmp_path):
+    subs = tmp_path / "subs"
+    nbgrader_submission(subs, "alice", student_notebook())
+    nbgrader_submission(subs, "bob", student_notebook(mul=None))
+    assert grade(course, subs).returncode == 0
+    out = course / "autograded" / ASSIGNMENT
+    proc = grade(course, subs)
+    assert "2 submission(s) already graded" in proc.stderr
+    assert (out / "alice" / "grading.log").read_text().count("--- done") == 1
+    proc = grade(course, subs, "--force")
+    assert (out / "alice" / "grading.log").read_text().count("--- done") == 2
+    assert gradebook_scores(course) == {"alice": 10.0, "bob": 5.0}
+
+
+def test_killed_worker_is_retried_then_reported_never_zero(course, tmp_path):
+    subs = tmp_path / "subs"
+    nbgrader_submission(subs, "alice", student_notebook())
+    # the stand-in scorer runs student code in the worker: this kills the worker every time
+    killer = student_notebook(add="import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    nbgrader_submission(subs, "mallory", killer)
+    once = tmp_path / "killed-once"
+    proc = grade(course, subs, "--workers", "1", env=FAKE | {"FAKE_SCORER_KILL_ONCE": str(once)})
+    assert once.exists()  # the first attempt of the first submission died by kill -9 ...
+    assert proc.returncode == 3
+    rows = csv_rows(course)
+    assert rows["alice"]["score"] == "10"  # ... and its retry graded it
+    assert rows["mallory"]["status"] == "infrastructure failure"
+    assert rows["mallory"]["score"] == ""  # never a zero
+    assert "killed by signal 9" in rows["mallory"]["reason"]
+    # tried, retried, reported
+    assert "mallory: worker died (killed by signal 9); see grading.log; retrying" in proc.stderr
+    assert "mallory: infrastructure failure: worker died (killed by signal 9)" in proc.stderr
+    assert gradebook_scores(course) == {"alice": 10.0}  # not recorded
+    out = course / "autograded" / ASSIGNMENT
+    assert not (out / "mallory" / "result.json").exists()  # so a rerun retries it
+    proc = grade(course, subs)
+    assert "1 submission(s) already graded" in proc.stderr
+    assert "mallory: infrastructure failure" in proc.stderr and "alice:" not in proc.stderr
+
+
+def test_kill_9_of_the_whole_run_then_rerun_grades_each_once(course, tmp_path):
+    subs = tmp_path / "subs"
+    students = [f"s{i}" for i in range(6)]
+    for i, sid in enumerate(students):
+        slow = f"import time\ntime.sleep(1.5)\n{ADD_OK}" if i % 2 == 0 else wrong("return 3")
+        nbgrader_submission(subs, sid, student_notebook(add=slow))
+    cmd = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs), "--course",
+           str(course), "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(cmd, env=cli_env(**FAKE), start_new_session=True, cwd=course,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = course / "autograded" / ASSIGNMENT
+    deadline = time.monotonic() + 300
+    while not list(out.glob("*/result.json")):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(out.glob("*/result.json")))
+    print(f"killed with {done_before} of {len(students)} recorded")
+    assert done_before < len(students)
+    rerun = grade(course, subs, "--workers", "2")
+    assert rerun.returncode == 0
+    rows = csv_rows(course)
+    assert sorted(rows) == students
+    expected = {sid: (10.0 if i % 2 == 0 else 7.0) for i, sid in enumerate(students)}
+    assert {s: float(r["score"]) for s, r in rows.items()} == expected
+    assert gradebook_scores(course) == expected
+    for sid in students:
+        log = (out / sid / "grading.log").read_text()
+        assert log.count("--- done") == 1, (sid, log)
+
+
+def test_missing_assignment_and_bad_input_are_clear_errors(course, tmp_path):
+    proc = grade(course, tmp_path / "nope.zip")
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+    bad = tmp_path / "bad.zip"
+    bad.write_text("hello")
+    assert "neither a folder nor a zip" in grade(course, bad).stderr
+    p = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "nosuch", str(tmp_path), "--course", str(course)],
+        env=cli_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 2 and "no notebooks" in p.stderr
+
+
+# ---------------------------------------------------------------- with the real sandboxed scorer
+
+
+def _real_scorer_available() -> bool:
+    try:
+        from autograder.score import grade_notebook  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+real = pytest.mark.skipif(not _real_scorer_available(), reason="autograder.score not there yet")
+
+
+@real
+def test_real_scorer_tiny_course_exact_points(course, tmp_path):
+    subs = tmp_path / "subs"
+    nbgrader_submission(subs, "alice", student_notebook())
+    nbgrader_submission(subs, "bob", student_notebook(add=wrong("return 4 if a == b else 3")))
+    nbgrader_submission(subs, "carol", student_notebook(mul=None))
+    gina = student_notebook(mul=None, edit=edited_tests)
+    nbgrader_submission(subs, "gina", gina)
+    proc = grade(course, subs, "--workers", "2", env={})
+    assert proc.returncode == 0
+    rows = csv_rows(course)
+    assert {s: float(r["score"]) for s, r in rows.items()} == {
+        "alice": 10.0, "bob": 7.0, "carol": 5.0, "gina": 5.0,
+    }
+
+
+@real
+@pytest.mark.skipif(not (ROOT / "source" / "01_anatomy").is_dir(), reason="no source/01_anatomy")
+def test_real_scorer_on_01_anatomy_solution_and_stub(tmp_path):
+    """The reference solution gets every point, the blank release none (end to end)."""
+    import nbformat
+
+    from autograder.grade import max_score
+    from autograder.release import release
+    from autograder.validate import load_notebook
+
+    src = ROOT / "source" / "01_anatomy"
+    release(["01_anatomy"], tmp_path / "release")
+    subs = tmp_path / "submitted"
+    for who, folder in (("solution", src), ("blank", tmp_path / "release" / "01_anatomy")):
+        for nbp in folder.glob("*.ipynb"):
+            (subs / who / "01_anatomy").mkdir(parents=True, exist_ok=True)
+            nbformat.write(load_notebook(nbp), str(subs / who / "01_anatomy" / nbp.name))
+    total = max_score({p.stem: load_notebook(p) for p in src.glob("*.ipynb")})
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "01_anatomy", str(subs), "--out", str(out),
+         "--db", str(tmp_path / "gb.db"), "--workers", "2", "--no-progress"],
+        env=cli_env(), capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )
+    print(proc.stdout, proc.stderr[-3000:])
+    assert proc.returncode == 0
+    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    assert float(rows["solution"]["score"]) == total > 0
+    assert rows["solution"]["notes"] == ""  # nothing to report about an untouched notebook
+    assert float(rows["blank"]["score"]) == 0.0
+    assert rows["blank"]["notes"] == ""
