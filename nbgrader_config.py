@@ -41,3 +41,14 @@ c.OverwriteCells.add_missing_cells = True
 # A student cell that prints megabytes must not bloat the gradebook or feedback.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+
+# Run folders and caches that executing a notebook leaves beside it never belong in a release.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "runs",
+    "tb_check_logs",
+    ".hypothesis",
+]

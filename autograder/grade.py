@@ -1,8 +1,12 @@
 """`python -m autograder grade ASSIGNMENT SUBMISSIONS`: grade a class, in parallel, resumably.
 
-Stages: intake (autograder.intake) → per submission, in its own worker process: validate
+Stages: intake (autograder.intake) → per submission, in a worker process: validate
 (autograder.validate), execute + score (autograder.score.grade_notebook) → in this process only:
 record (autograder.record: gradebook, grades.csv, feedback.html, results.json).
+
+``--workers N`` worker processes grade N submissions at once. A worker is reused for the next
+submission (torch stays imported in the trusted grader and the sandbox zygote stays warm; every
+student still gets a freshly forked sandbox) and replaced after any failure.
 
 Output folder (default ``<course>/autograded/<ASSIGNMENT>/``)::
 
@@ -13,9 +17,10 @@ Output folder (default ``<course>/autograded/<ASSIGNMENT>/``)::
     <student>/<notebook>.ipynb       the executed notebook (outputs, plots)
     <student>/result.json            the full result; its presence means "done" (rerun skips it)
 
-A worker killed (kill -9, crash, our bug) is retried once, then reported as "infrastructure
-failure" — never recorded as a zero, and regraded by the next run. Killing the whole run and
-rerunning grades each remaining submission once: a finished worker's result is recorded without
+A worker killed (kill -9, crash, our bug) is detected by its parent (the answer pipe closes):
+the submission is retried once on a new worker, then reported as "infrastructure failure" —
+never recorded as a zero, and regraded by the next run. Killing the whole run and rerunning
+grades each remaining submission once: a finished worker's result is recorded without
 regrading, and recording is idempotent.
 """
 
@@ -582,7 +587,8 @@ def run_grade(args: argparse.Namespace) -> int:
     print(f"\ngrades: {out / 'grades.csv'}\ngradebook: {db_url}")
     if failures:
         print(
-            f"{failures} submission(s) hit an infrastructure failure (not recorded); rerun to retry",
+            f"{failures} submission(s) hit an infrastructure failure (not recorded); "
+            "rerun to retry",
             file=sys.stderr,
         )
         return 3

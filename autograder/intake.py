@@ -7,12 +7,13 @@ recorded per student, or globally when the entry cannot be attributed to a stude
 Layouts understood (after a zip is extracted, the same rules apply to its content):
 
 1. nbgrader: ``submitted/<student>/<assignment>/<files>`` (SUBMISSIONS may be the course folder
-   holding ``submitted/``, or the ``submitted/`` folder itself).
+   holding ``submitted/``, or the ``submitted/`` folder itself). Students without an
+   ``<assignment>`` folder there did not submit this assignment and are left out.
 2. ``<student>/<assignment>/<files>`` and ``<student>/<files>``: every top-level folder is a
    student; if it holds a folder named like the assignment, that folder's content is used.
 3. LMS-style top-level files, one per student:
-   - Canvas: ``<student>_<digits>_<digits>_<file>`` (also ``<student>_LATE_<digits>_<digits>_<file>``)
-     → student ``<student>``, file ``<file>``;
+   - Canvas: ``<student>_<digits>_<digits>_<file>`` (late ones:
+     ``<student>_LATE_<digits>_<digits>_<file>``) → student ``<student>``, file ``<file>``;
    - anything else: ``<student>.<ext>`` → student = the file name without its extension, file
      kept under its own name (a notebook with the wrong name is matched later by its content).
    Moodle folders ``<Full Name>_<digits>_assignsubmission_file_`` become student ``<Full Name>``.
@@ -225,12 +226,17 @@ def _student_of_folder(name: str) -> str:
     return m.group("student") if m else name
 
 
-def _unwrap(base: Path, assignment: str, extra_names: tuple[str, ...] = ()) -> Path:
-    """Descend into submitted/ or a single wrapping folder named like the assignment or zip."""
+def _unwrap(base: Path, assignment: str, extra_names: tuple[str, ...] = ()) -> tuple[Path, bool]:
+    """Descend into submitted/ or a single wrapping folder named like the assignment or zip.
+
+    Returns (folder holding one entry per student, whether it is nbgrader's submitted/).
+    """
     for _ in range(3):
-        if (base / "submitted").is_dir() and not base.is_symlink():
-            base = base / "submitted"
-            continue
+        if base.name == "submitted":
+            return base, True
+        sub = base / "submitted"
+        if sub.is_dir() and not sub.is_symlink():
+            return sub, True
         entries = [e for e in base.iterdir() if e.name not in IGNORED_NAMES | IGNORED_DIRS]
         if (
             len(entries) == 1
@@ -241,7 +247,7 @@ def _unwrap(base: Path, assignment: str, extra_names: tuple[str, ...] = ()) -> P
             base = entries[0]
             continue
         break
-    return base
+    return base, False
 
 
 def intake(
@@ -270,11 +276,11 @@ def intake(
         raw = staging / ".zip"
         raw.mkdir()
         result.problems += extract_zip(submissions, raw, budget, max_entries)
-        base = _unwrap(raw, assignment, (submissions.stem,))
+        base, nbgrader_layout = _unwrap(raw, assignment, (submissions.stem,))
         src_label = submissions.name
     else:
         raw = None
-        base = _unwrap(submissions, assignment)
+        base, nbgrader_layout = _unwrap(submissions, assignment)
         src_label = str(submissions)
 
     students_root = staging / "students"
@@ -298,6 +304,8 @@ def intake(
             )
             continue
         if entry.is_dir():
+            if nbgrader_layout and not (entry / assignment).is_dir():
+                continue  # nbgrader's submitted/: this student did not submit this assignment
             st = student(_student_of_folder(name))
             content = entry / assignment if (entry / assignment).is_dir() else entry
             if content != entry and (entry / assignment).is_symlink():

@@ -223,10 +223,11 @@ def rebuild_exception(name: Any, text: Any, function: str) -> Exception:
     text = str(text)[:4000]
     cls = REPLAYABLE_ERRORS.get(name) if type(name) is str else None
     if cls is None:
-        return StudentException(f"{function} raised {str(name)[:100]}: {text}")
-    if cls is KeyError:
-        return KeyError(text)
-    return cls(text)
+        error: Exception = StudentException(f"{function} raised {str(name)[:100]}: {text}")
+    else:
+        error = cls(text)
+    error.from_sandbox = True  # type: ignore[attr-defined]  # (not the grader's own failure)
+    return error
 
 
 class StudentFunction:

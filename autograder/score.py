@@ -19,6 +19,7 @@ import builtins
 import contextlib
 import copy
 import io
+import os
 import re
 import time
 import traceback
@@ -30,7 +31,7 @@ import nbformat
 
 from autograder import proxy
 from autograder.execute import Sandbox
-from autograder.results import NotebookResult, TestResult
+from autograder.results import InfrastructureError, NotebookResult, TestResult
 from autograder.sandbox import Limits
 
 NUMPY_ONLY_TAG = "numpy-only"
@@ -269,10 +270,9 @@ class _Grader:
         try:
             tree = ast.parse(to_python(source), filename=f"<test {grade_id}>")
         except SyntaxError as error:
-            raise_infra = f"test cell {grade_id!r} of the source does not parse: {error}"
-            from autograder.results import InfrastructureError
-
-            raise InfrastructureError(raise_infra) from error
+            raise InfrastructureError(
+                f"test cell {grade_id!r} of the source does not parse: {error}"
+            ) from error
         namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         notes: list[str] = []
         for name in sorted(free_names(tree)):
@@ -284,17 +284,31 @@ class _Grader:
         try:
             if any(n.startswith("not plain data:") for n in notes):
                 raise proxy.NotPlainData("; ".join(n[len("not plain data: ") :] for n in notes))
-            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            # cwd = the student's folder, as in a kernel: a relative path the test hands to the
+            # student's function (e.g. a log folder) means the same folder on both sides
+            with (
+                _working_directory(self.workdir),
+                contextlib.redirect_stdout(captured),
+                contextlib.redirect_stderr(captured),
+            ):
                 exec(compile(tree, f"<test {grade_id}>", "exec"), namespace)  # noqa: S102
+        except ImportError as error:
+            if getattr(error, "from_sandbox", False):
+                error_text = _describe_error(error)
+            else:  # the grader's side cannot import what the test needs: our failure
+                raise InfrastructureError(
+                    f"test cell {grade_id!r} failed to import in the grader: {error}"
+                ) from error
         except (Exception, SystemExit) as error:  # noqa: BLE001 - nbgrader: any exception fails
             error_text = _describe_error(error)
         printed = captured.getvalue().rstrip("\n")
         if not error_text:
             return True, printed[:MESSAGE_LIMIT]
-        extra = [n for n in notes if not n.startswith("not plain data:")]
+        died = [n for n in notes if not n.startswith("not plain data:")]
+        extra = []
         if self.numpy_problems and self.numpy_only_names & free_names(tree):
             extra.extend(self.numpy_problems)
-        message = "\n".join(p for p in [printed, error_text, *extra] if p)
+        message = "\n".join(p for p in [printed, *died, error_text, *extra] if p)
         return False, message[:MESSAGE_LIMIT]
 
     def resolve(self, name: str, namespace: dict, budget: _Budget) -> str | None:
@@ -361,6 +375,16 @@ class _Grader:
         return NotebookResult(notebook="", tests=ordered, notes=list(self.notes)), executed
 
 
+@contextlib.contextmanager
+def _working_directory(path: Path):
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def _describe_error(error: BaseException) -> str:
     name = type(error).__name__
     text = str(error)
@@ -393,6 +417,10 @@ def grade_notebook(
     grader = _Grader(source_nb, student_nb, Path(workdir), limits, log)
     try:
         result, executed = grader.grade()
+    except InfrastructureError:
+        raise
+    except Exception as error:  # a bug of ours must not become a student's zero
+        raise InfrastructureError(f"grader error: {type(error).__name__}: {error}") from error
     finally:
         grader.close()
     result.notebook = notebook_name

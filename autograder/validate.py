@@ -234,16 +234,37 @@ def merge_locked_cells(source_nb: NotebookNode, student_nb: NotebookNode) -> tup
         # A solution cell (or an unlocked instructor cell): the student's text stays.
         cells.append(cell)
 
-    # Restore deleted locked cells after the cell that precedes them in the source.
+    # A locked cell whose nbgrader metadata was stripped: the same text in a plain cell.
+    for gid in [g for g in source_order if g in locked and g not in seen]:
+        texts = {released[gid].source.strip(), locked[gid].source.strip()}
+        for k, c in enumerate(cells):
+            if not _nbg(c) and c.get("source", "").strip() in texts and texts != {""}:
+                cells[k] = copy.deepcopy(released[gid])
+                seen.add(gid)
+                kind = "test cell" if is_test_cell(locked[gid]) else "read-only cell"
+                notes.append(
+                    f"{kind} {gid!r} was re-tagged (metadata removed): the original was used"
+                )
+                break
+
+    # Restore deleted locked cells after the nearest cell that precedes them in the source
+    # (present or already restored); with none, before the nearest later one; else at the end.
+    def index_of(gid: str) -> int | None:
+        return next((k for k, c in enumerate(cells) if grade_id(c) == gid), None)
+
     for i, gid in enumerate(source_order):
         if gid not in locked or gid in seen:
             continue
-        pos = 0
+        pos = None
         for prev in reversed(source_order[:i]):
-            idx = next((k for k, c in enumerate(cells) if grade_id(c) == prev), None)
+            idx = index_of(prev)
             if idx is not None:
                 pos = idx + 1
                 break
+        if pos is None:
+            later = [index_of(g) for g in source_order[i + 1 :]]
+            later = [k for k in later if k is not None]
+            pos = min(later) if later else len(cells)
         cells.insert(pos, copy.deepcopy(released[gid]))
         seen.add(gid)
         kind = "test cell" if is_test_cell(locked[gid]) else "read-only cell"
@@ -284,6 +305,7 @@ def validate_submission(
     val = Validation(notebooks=[])
     used: set[Path] = set()
     chosen: dict[str, Path | None] = {}
+    how: dict[str, str] = {}
     # 1. exact names (case-insensitive), preferring the shallowest
     for name in sources:
         hits = [p for p in files if p.name.lower() == f"{name}.ipynb".lower()]
@@ -304,10 +326,11 @@ def validate_submission(
             n = len(src_ids & _ids(nb))
             if n > best_n:
                 best, best_n = p, n
+        only = False
         if best is None and len(sources) == 1:
             rest = [p for p in parsed if p not in used]
             if len(rest) == 1:
-                best = rest[0]
+                best, only = rest[0], True
         if best is not None:
             if chosen[name] is not None:
                 val.notes.append(
@@ -316,6 +339,8 @@ def validate_submission(
                 )
             chosen[name] = best
             used.add(best)
+            if only:
+                how[name] = "as the only notebook submitted (no grade ids in common)"
 
     for name, src in sources.items():
         p = chosen[name]
@@ -332,7 +357,8 @@ def validate_submission(
             continue
         nb, notes = merge_locked_cells(src, parsed[p])
         if p.name != f"{name}.ipynb":
-            notes.insert(0, f"{rel} matched to {name}.ipynb by its content")
+            why = how.get(name, "by its content")
+            notes.insert(0, f"{rel} matched to {name}.ipynb {why}")
         val.notebooks.append(ValidatedNotebook(name, nb, src, file=rel, notes=notes))
 
     extra = [p.relative_to(folder).as_posix() for p in files if p not in used]

@@ -45,9 +45,7 @@ def _meta(gid, *, grade=False, solution=False, locked=False, points=None):
 def source_notebook() -> nbformat.NotebookNode:
     cells = [
         new_markdown_cell("# Exercise\nWrite `add` and `mul`."),
-        new_markdown_cell(
-            "Read-only instructions.", metadata=_meta("instructions", locked=True)
-        ),
+        new_markdown_cell("Read-only instructions.", metadata=_meta("instructions", locked=True)),
         new_code_cell(
             "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION\n",
             metadata=_meta("add", solution=True),
@@ -136,7 +134,7 @@ def make_zip(path: Path, entries: dict[str, bytes | str], symlinks: dict[str, st
             zf.writestr(name, data)
         for name, target in (symlinks or {}).items():
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             zf.writestr(info, target)
     return path
 

@@ -47,7 +47,7 @@ class LabServer:
     process: subprocess.Popen
     log_path: Path
 
-    def get(self, path: str, timeout: float = 10.0) -> tuple[int, str, str]:
+    def get(self, path: str, timeout: float = 60.0) -> tuple[int, str, str]:
         """GET ``path`` (relative to the server's root); returns (status, content type, body).
 
         Redirects are not followed, so a 302 is seen as a 302.

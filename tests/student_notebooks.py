@@ -8,6 +8,7 @@ in source/, optionally with some answers replaced (a wrong solution).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -50,3 +51,16 @@ def filled(
             done.add(gid)
     assert done == set(answers), f"solution cells missing in the release: {set(answers) - done}"
     return nb
+
+
+def answer_stub(release_nb: NotebookNode, solution_id: str, body: str) -> str:
+    """The solution cell ``solution_id`` as a student would answer it: the released signature and
+    docstring kept, ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` replaced by ``body``
+    (written without indentation; indented like the stub)."""
+    cell = next(c for c in release_nb.cells if grade_id(c) == solution_id)
+    stub = r"^([ \t]*)# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)"
+    match = re.search(stub, cell.source, re.M)
+    assert match, f"no stub in solution cell {solution_id!r}"
+    indent = match.group(1)
+    code = "\n".join(indent + line if line else line for line in body.strip("\n").splitlines())
+    return cell.source[: match.start()] + code + cell.source[match.end() :]

@@ -134,7 +134,7 @@ def test_full_sum_everywhere_passes_the_seed_but_not_padding():
         check_ones_output(wrong, padding_ones_cases())
     message = str(failure.value)
     print(message)
-    assert "weight (3,1,3,3), bias (3), input_hw=(5, 5), padding=1" in message
+    assert "weight (3,1,3,3), bias (3,), input_hw=(5, 5), padding=1" in message
     assert "differs from torch at 48 of 75 positions" in message  # 3 channels x 16 border
 
 

@@ -31,9 +31,10 @@ def solution_source(grade_id: str) -> str:
 
 def notebook_conv2d(monkeypatch):
     """The notebook's solution cell, executed with torch unavailable (as the grader runs it)."""
-    monkeypatch.setitem(sys.modules, "torch", None)
     namespace: dict = {}
-    exec(compile(solution_source("conv2d_numpy"), "conv2d_numpy", "exec"), namespace)
+    with monkeypatch.context() as blocked:
+        blocked.setitem(sys.modules, "torch", None)
+        exec(compile(solution_source("conv2d_numpy"), "conv2d_numpy", "exec"), namespace)
     return namespace["conv2d"]
 
 
@@ -49,6 +50,7 @@ def test_solution_cell_is_numpy_only_and_tagged():
 def test_notebook_solution_runs_without_torch_and_equals_benchmark_reference(monkeypatch):
     rng = np.random.default_rng(0)
     conv = notebook_conv2d(monkeypatch)
+    monkeypatch.setitem(sys.modules, "torch", None)  # calls, too, run without torch
     cases = [
         ((2, 4, 7, 6), (6, 2, 3, 2), dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2)),
         ((3, 5, 5), (4, 3, 2, 2), dict(padding="same", padding_mode="reflect")),
@@ -65,8 +67,6 @@ def test_notebook_solution_runs_without_torch_and_equals_benchmark_reference(mon
 
 def test_notebook_solution_matches_torch_on_a_sweep(monkeypatch):
     conv = notebook_conv2d(monkeypatch)
-    monkeypatch.delitem(sys.modules, "torch")
-    sys.modules["torch"] = torch
     check_conv2d(conv, max_examples=60)
 
 

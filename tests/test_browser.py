@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from lab_server import running_lab
-from student_notebooks import filled, release_copy, source_notebook
+from student_notebooks import answer_stub, filled, release_copy, source_notebook
 
 from autograder.course import ignore_pattern
 from autograder.notebooks import grade_id, is_solution_cell, is_test_cell
@@ -35,17 +35,16 @@ README_SCREENSHOT = ROOT / "tests" / "screenshots" / "student-view.png"
 CONV_EXERCISE = ("01_anatomy", "anatomy")
 TENSORBOARD = ("08_tensorboard", "tensorboard")
 
-# A wrong answer for the conv exercise: forgets that groups divide the input channels.
+# A wrong answer for the conv exercise, typed into the stub: it forgets that groups divide the
+# input channels.
 WRONG_GRADE_ID = "conv2d_param_count"
-WRONG_SOURCE = '''\
-def conv2d_param_count(in_channels, out_channels, kernel_size, groups=1, bias=True):
-    """Wrong on purpose: ignores groups."""
-    if isinstance(kernel_size, (tuple, list)):
-        kh, kw = kernel_size
-    else:
-        kh = kw = kernel_size
-    return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
-'''
+WRONG_BODY = """
+if isinstance(kernel_size, (tuple, list)):
+    kh, kw = kernel_size
+else:
+    kh = kw = kernel_size
+return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
+"""
 # What the visible test must tell the student about it: the check's name and the failing case.
 WRONG_DIAGNOSIS = re.compile(r"conv2d_param_count fails for .*groups=")
 
@@ -69,20 +68,27 @@ pytestmark = pytest.mark.skipif(
 # ------------------------------------------------------------------ the notebooks on disk
 
 
+VARIANTS = ("blank", "solved", "wrong")
+
+
 @pytest.fixture(scope="module")
 def notebooks(tmp_path_factory) -> Path:
-    """Copies of release/: per notebook <nb>.ipynb (blank), <nb>_solved.ipynb, <nb>_wrong.ipynb."""
+    """Copies of release/<assignment>/ under blank/ (as released), solved/ (reference answers
+    from source/) and wrong/ (the wrong answer above; conv exercise only)."""
     out = tmp_path_factory.mktemp("release")
     for assignment, name in (CONV_EXERCISE, TENSORBOARD):
         source = ROOT / "source" / assignment / f"{name}.ipynb"
         assert source.is_file(), f"{source} is missing"
-        folder = release_copy(assignment, out)
-        blank = nbformat.read(folder / f"{name}.ipynb", as_version=4)
+        variants = VARIANTS if (assignment, name) == CONV_EXERCISE else ("blank", "solved")
+        folders = {v: release_copy(assignment, out / v) for v in variants}
+        blank = nbformat.read(folders["blank"] / f"{name}.ipynb", as_version=4)
         src = source_notebook(assignment, name)
-        nbformat.write(filled(blank, src), folder / f"{name}_solved.ipynb")
-        if (assignment, name) == CONV_EXERCISE:
-            wrong = filled(blank, src, {WRONG_GRADE_ID: WRONG_SOURCE})
-            nbformat.write(wrong, folder / f"{name}_wrong.ipynb")
+        nbformat.write(filled(blank, src), folders["solved"] / f"{name}.ipynb")
+        if "wrong" in folders:
+            wrong = filled(
+                blank, src, {WRONG_GRADE_ID: answer_stub(blank, WRONG_GRADE_ID, WRONG_BODY)}
+            )
+            nbformat.write(wrong, folders["wrong"] / f"{name}.ipynb")
     return out
 
 
@@ -193,8 +199,8 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
 
-def _notebook_file(notebooks: Path, assignment: str, name: str):
-    return nbformat.read(notebooks / assignment / f"{name}.ipynb", as_version=4)
+def _notebook_file(notebooks: Path, variant: str, assignment: str, name: str):
+    return nbformat.read(notebooks / variant / assignment / f"{name}.ipynb", as_version=4)
 
 
 # ------------------------------------------------------------------ the cases
@@ -203,8 +209,8 @@ def _notebook_file(notebooks: Path, assignment: str, name: str):
 @pytest.mark.parametrize("which", [CONV_EXERCISE, TENSORBOARD], ids=lambda w: w[0])
 def test_reference_answers_pass_visible_tests_and_draw_a_figure(page, lab, notebooks, which):
     assignment, name = which
-    nb = _notebook_file(notebooks, assignment, f"{name}_solved")
-    open_notebook(page, lab, f"{assignment}/{name}_solved.ipynb")
+    nb = _notebook_file(notebooks, "solved", assignment, name)
+    open_notebook(page, lab, f"solved/{assignment}/{name}.ipynb")
     run_all_cells(page)
     cells = page_cells(page)
     assert len(cells) == len(nb.cells), "the page does not show every cell of the notebook"
@@ -232,8 +238,8 @@ def test_reference_answers_pass_visible_tests_and_draw_a_figure(page, lab, noteb
 
 def test_blank_notebook_shows_not_implemented_error(page, lab, notebooks):
     assignment, name = CONV_EXERCISE
-    nb = _notebook_file(notebooks, assignment, name)
-    open_notebook(page, lab, f"{assignment}/{name}.ipynb")
+    nb = _notebook_file(notebooks, "blank", assignment, name)
+    open_notebook(page, lab, f"blank/{assignment}/{name}.ipynb")
     run_all_cells(page)
     cells = page_cells(page)
     assert len(cells) == len(nb.cells)
@@ -259,8 +265,8 @@ def test_blank_notebook_shows_not_implemented_error(page, lab, notebooks):
 
 def test_wrong_answer_shows_readable_diagnosis(page, lab, notebooks):
     assignment, name = CONV_EXERCISE
-    nb = _notebook_file(notebooks, assignment, f"{name}_wrong")
-    open_notebook(page, lab, f"{assignment}/{name}_wrong.ipynb")
+    nb = _notebook_file(notebooks, "wrong", assignment, name)
+    open_notebook(page, lab, f"wrong/{assignment}/{name}.ipynb")
     run_all_cells(page)
     cells = page_cells(page)
     assert len(cells) == len(nb.cells)
@@ -277,7 +283,10 @@ def test_wrong_answer_shows_readable_diagnosis(page, lab, notebooks):
     cell.scroll_into_view_if_needed()
     _shot(page, f"{assignment}-wrong-diagnosis")
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
-        # The README's picture: the exercise, the student's (wrong) code and the diagnosis.
+        # The README's picture: the exercise, the student's (wrong) code and the diagnosis,
+        # with the file browser folded away.
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
+        page.wait_for_timeout(500)
         page.evaluate(
             "el => el.scrollIntoView({block: 'end'})",
             cell.element_handle(),

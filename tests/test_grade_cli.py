@@ -35,7 +35,16 @@ FAKE = {"AUTOGRADER_TEST_SCORER": "grading_fixtures:fake_grade_notebook"}
 
 
 def grade(course: Path, subs: Path, *extra: str, env=None, timeout=600):
-    cmd = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs), "--course", str(course)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        ASSIGNMENT,
+        str(subs),
+        "--course",
+        str(course),
+    ]
     proc = subprocess.run(
         [*cmd, "--no-progress", *extra],
         env=cli_env(**(FAKE if env is None else env)),
@@ -126,7 +135,11 @@ def test_zip_of_a_class_gets_exactly_the_honest_scores(course, tmp_path):
     export = tmp_path / "export.csv"
     p = subprocess.run(
         [str(Path(sys.executable).parent / "nbgrader"), "export", "--to", str(export)],
-        cwd=course, env=cli_env(), capture_output=True, text=True, timeout=120,
+        cwd=course,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert p.returncode == 0, p.stderr
     exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(export.open())}
@@ -179,10 +192,27 @@ def test_kill_9_of_the_whole_run_then_rerun_grades_each_once(course, tmp_path):
     for i, sid in enumerate(students):
         slow = f"import time\ntime.sleep(1.5)\n{ADD_OK}" if i % 2 == 0 else wrong("return 3")
         nbgrader_submission(subs, sid, student_notebook(add=slow))
-    cmd = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs), "--course",
-           str(course), "--workers", "2", "--no-progress"]
-    proc = subprocess.Popen(cmd, env=cli_env(**FAKE), start_new_session=True, cwd=course,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        ASSIGNMENT,
+        str(subs),
+        "--course",
+        str(course),
+        "--workers",
+        "2",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env=cli_env(**FAKE),
+        start_new_session=True,
+        cwd=course,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     out = course / "autograded" / ASSIGNMENT
     deadline = time.monotonic() + 300
     while not list(out.glob("*/result.json")):
@@ -213,8 +243,20 @@ def test_missing_assignment_and_bad_input_are_clear_errors(course, tmp_path):
     bad.write_text("hello")
     assert "neither a folder nor a zip" in grade(course, bad).stderr
     p = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade", "nosuch", str(tmp_path), "--course", str(course)],
-        env=cli_env(), capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            "nosuch",
+            str(tmp_path),
+            "--course",
+            str(course),
+        ],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert p.returncode == 2 and "no notebooks" in p.stderr
 
@@ -245,7 +287,10 @@ def test_real_scorer_tiny_course_exact_points(course, tmp_path):
     assert proc.returncode == 0
     rows = csv_rows(course)
     assert {s: float(r["score"]) for s, r in rows.items()} == {
-        "alice": 10.0, "bob": 7.0, "carol": 5.0, "gina": 5.0,
+        "alice": 10.0,
+        "bob": 7.0,
+        "carol": 5.0,
+        "gina": 5.0,
     }
 
 
@@ -269,9 +314,26 @@ def test_real_scorer_on_01_anatomy_solution_and_stub(tmp_path):
     total = max_score({p.stem: load_notebook(p) for p in src.glob("*.ipynb")})
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade", "01_anatomy", str(subs), "--out", str(out),
-         "--db", str(tmp_path / "gb.db"), "--workers", "2", "--no-progress"],
-        env=cli_env(), capture_output=True, text=True, timeout=900, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            "01_anatomy",
+            str(subs),
+            "--out",
+            str(out),
+            "--db",
+            str(tmp_path / "gb.db"),
+            "--workers",
+            "2",
+            "--no-progress",
+        ],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
     )
     print(proc.stdout, proc.stderr[-3000:])
     assert proc.returncode == 0

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from student_notebooks import filled, release_copy
+from student_notebooks import answer_stub, filled, release_copy
 from student_notebooks import source_notebook as _source_notebook
 
 from autograder.notebooks import grade_id, is_test_cell
@@ -28,15 +28,15 @@ from autograder.notebooks import grade_id, is_test_cell
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "01_anatomy"
 NOTEBOOK = "anatomy"
-# Wrong on purpose: ignores groups. Fails the visible and the hidden parameter-count tests.
+# Wrong on purpose, typed into the stub: ignores groups. Fails the visible and the hidden
+# parameter-count tests.
 WRONG_GRADE_ID = "conv2d_param_count"
-WRONG_SOURCE = """\
-def conv2d_param_count(in_channels, out_channels, kernel_size, groups=1, bias=True):
-    if isinstance(kernel_size, (tuple, list)):
-        kh, kw = kernel_size
-    else:
-        kh = kw = kernel_size
-    return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
+WRONG_BODY = """
+if isinstance(kernel_size, (tuple, list)):
+    kh, kw = kernel_size
+else:
+    kh = kw = kernel_size
+return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
 """
 WRONG_FAILS = {"test_param_count_seeds", "test_param_count_sweep"}
 GRADE_TIMEOUT = 600
@@ -205,7 +205,8 @@ def test_reference_submission_gets_full_marks(bundle, blank, tmp_path):
 
 
 def test_wrong_submission_loses_exactly_the_failing_tests(bundle, blank, tmp_path):
-    wrong = filled(blank, source_notebook(), {WRONG_GRADE_ID: WRONG_SOURCE})
+    answer = answer_stub(blank, WRONG_GRADE_ID, WRONG_BODY)
+    wrong = filled(blank, source_notebook(), {WRONG_GRADE_ID: answer})
     files = {f"{NOTEBOOK}.ipynb": nbformat.writes(wrong)}
     root = gradescope_root(bundle, tmp_path / "autograder", files)
     proc = run_autograder(root)

@@ -58,6 +58,14 @@ def test_nbgrader_layout_is_read_and_input_left_untouched(tmp_path):
     assert sorted(res2.students) == ["alice", "bob"]
 
 
+def test_nbgrader_layout_student_without_this_assignment_is_left_out(tmp_path):
+    subs = tmp_path / "course"
+    nbgrader_submission(subs, "alice", student_notebook())
+    write_nb(student_notebook(), subs / "submitted" / "zoe" / "other_assignment" / "other.ipynb")
+    res = intake(subs, ASSIGNMENT, tmp_path / "staging")
+    assert sorted(res.students) == ["alice"]
+
+
 def test_student_folders_with_and_without_assignment_level(tmp_path):
     subs = tmp_path / "subs"
     write_nb(student_notebook(), subs / "alice" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
@@ -108,7 +116,9 @@ def test_lms_zip_one_file_or_folder_per_student(tmp_path):
 
 def test_zip_wrapped_in_submitted_folder(tmp_path):
     nb = nb_text(student_notebook())
-    z = make_zip(tmp_path / "c.zip", {"submitted/alice/ex/ex.ipynb": nb, "submitted/bob/ex/ex.ipynb": nb})
+    z = make_zip(
+        tmp_path / "c.zip", {"submitted/alice/ex/ex.ipynb": nb, "submitted/bob/ex/ex.ipynb": nb}
+    )
     res = intake(z, ASSIGNMENT, tmp_path / "st")
     assert sorted(res.students) == ["alice", "bob"]
     assert files_of(res.students["alice"]) == {"ex.ipynb"}
@@ -146,7 +156,9 @@ def test_zip_symlink_entry_refused(tmp_path):
     )
     res = intake(z, ASSIGNMENT, tmp_path / "st")
     assert files_of(res.students["alice"]) == {"ex.ipynb"}
-    assert any("alice/data.csv: refused, symbolic link" in p for p in res.students["alice"].problems)
+    assert any(
+        "alice/data.csv: refused, symbolic link" in p for p in res.students["alice"].problems
+    )
     every = [p for s in res.students.values() for p in s.problems] + res.problems
     assert any("bob/ex.ipynb: refused, symbolic link" in p for p in every)
     for p in (tmp_path / "st").rglob("*"):
@@ -155,7 +167,9 @@ def test_zip_symlink_entry_refused(tmp_path):
 
 def test_zip_oversize_file_refused_and_bomb_stops_intake(tmp_path):
     big = b"0" * (3 * 1024 * 1024)
-    z = make_zip(tmp_path / "big.zip", {"alice/ex.ipynb": nb_text(student_notebook()), "alice/big.bin": big})
+    z = make_zip(
+        tmp_path / "big.zip", {"alice/ex.ipynb": nb_text(student_notebook()), "alice/big.bin": big}
+    )
     res = intake(z, ASSIGNMENT, tmp_path / "st", max_file_bytes=1024 * 1024)
     assert files_of(res.students["alice"]) == {"ex.ipynb"}
     assert any("big.bin: refused, larger than" in p for p in res.students["alice"].problems)
@@ -244,7 +258,10 @@ def test_no_notebook_at_all_lists_what_was_submitted(tmp_path):
 def test_renamed_notebook_matched_by_content(tmp_path):
     folder = stage(
         tmp_path,
-        {"Copy of ex (1).ipynb": student_notebook(), "scratch.ipynb": student_notebook(edit=_strip_all)},
+        {
+            "Copy of ex (1).ipynb": student_notebook(),
+            "scratch.ipynb": student_notebook(edit=_strip_all),
+        },
     )
     val = validate_submission(folder, sources())
     (v,) = val.notebooks
@@ -270,7 +287,13 @@ def test_honest_notebook_has_no_notes_and_released_cells(tmp_path):
     (v,) = validate_submission(folder, sources()).notebooks
     assert v.notes == []
     assert [grade_id(c) for c in v.student_nb.cells] == [
-        None, "instructions", "add", "test_add", "test_add_hidden", "mul", "test_mul",
+        None,
+        "instructions",
+        "add",
+        "test_add",
+        "test_add_hidden",
+        "mul",
+        "test_mul",
     ]
     # the hidden tests are never handed to the sandbox side
     assert "HIDDEN" not in cell_of(v.student_nb, "test_add_hidden").source
@@ -374,3 +397,27 @@ def test_edited_readonly_cell_reported(tmp_path):
     v, _ = _validated(tmp_path, edit)
     assert cell_of(v.student_nb, "instructions").source == "Read-only instructions."
     assert v.notes == ["read-only cell 'instructions' was edited: the original was used"]
+
+
+def test_only_notebook_without_grade_ids_is_graded_and_reported(tmp_path):
+    folder = stage(tmp_path, {"mine.ipynb": student_notebook(edit=_strip_all)})
+    (v,) = validate_submission(folder, sources()).notebooks
+    assert v.file == "mine.ipynb"
+    assert v.notes[0] == (
+        "mine.ipynb matched to ex.ipynb as the only notebook submitted (no grade ids in common)"
+    )
+    # the stripped test cells are recognised by their text and used in place
+    assert "test cell 'test_add' was re-tagged (metadata removed): the original was used" in v.notes
+    ids = [grade_id(c) for c in v.student_nb.cells]
+    assert ids.index("test_add") == 3 and ids.index("test_mul") == 6, ids
+
+
+def test_deleted_test_cell_without_surviving_anchor_goes_to_the_end(tmp_path):
+    def edit(nb):
+        # the student pasted everything into plain cells and deleted the graded ones
+        nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("locked")]
+        for c in nb.cells:
+            c.metadata.pop("nbgrader", None)
+
+    v, ids = _validated(tmp_path, edit)
+    assert ids[-3:] == ["test_add", "test_add_hidden", "test_mul"], ids

@@ -19,7 +19,13 @@ SECRET = "assert add(-1, 1) == 0"  # a hidden test line: must never reach a stud
 
 def result(student: str, add_ok=True, mul_ok=True, status="graded", reason="") -> SubmissionResult:
     tests = [
-        TR("test_add", 2.0 if add_ok else 0.0, 2.0, add_ok, "ok: add" if add_ok else "AssertionError"),
+        TR(
+            "test_add",
+            2.0 if add_ok else 0.0,
+            2.0,
+            add_ok,
+            "ok: add" if add_ok else "AssertionError",
+        ),
         TR(
             "test_add_hidden",
             3.0 if add_ok else 0.0,
@@ -30,7 +36,11 @@ def result(student: str, add_ok=True, mul_ok=True, status="graded", reason="") -
         ),
         TR("test_mul", 5.0 if mul_ok else 0.0, 5.0, mul_ok, "" if mul_ok else "NameError"),
     ]
-    nbs = [NotebookResult(NOTEBOOK, tests, notes=["test cell 'test_mul' was edited: the original was used"])]
+    nbs = [
+        NotebookResult(
+            NOTEBOOK, tests, notes=["test cell 'test_mul' was edited: the original was used"]
+        )
+    ]
     if status != "graded":
         nbs = []
     return SubmissionResult(student, ASSIGNMENT, status, reason, nbs, max_score_expected=TOTAL)
@@ -114,7 +124,11 @@ def test_gradescope_json_format(tmp_path):
     data = record.gradescope_json(result("bob", add_ok=False))
     assert data["score"] == 5.0 and data["max_score"] == 10.0
     by_name = {t["name"]: t for t in data["tests"]}
-    assert set(by_name) == {f"{NOTEBOOK}: test_add", f"{NOTEBOOK}: test_add_hidden", f"{NOTEBOOK}: test_mul"}
+    assert set(by_name) == {
+        f"{NOTEBOOK}: test_add",
+        f"{NOTEBOOK}: test_add_hidden",
+        f"{NOTEBOOK}: test_mul",
+    }
     hidden = by_name[f"{NOTEBOOK}: test_add_hidden"]
     assert hidden["visibility"] == "after_published" and hidden["score"] == 0.0
     assert hidden["max_score"] == 3.0
@@ -127,7 +141,6 @@ def test_gradescope_json_format(tmp_path):
 
 def test_feedback_html_never_shows_test_sources(tmp_path):
     import nbformat
-
     from grading_fixtures import student_notebook
 
     nb = student_notebook()

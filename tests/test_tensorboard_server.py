@@ -161,3 +161,39 @@ def test_server_serves_one_png_per_step_equal_to_the_event_file(server, logdir):
         # the grayscale grid of the notebook's own function, as SummaryWriter stores it
         grids = notebook_functions()["feature_map_grids"](sample_feature_maps(3 * entry["step"], 3))
         np.testing.assert_array_equal(pixels, tb.summary_writer_pixels(grids[1]))
+
+
+# ------------------------------------------------------------------ course.tb helpers (no server)
+
+
+def test_new_run_dir_makes_one_fresh_folder_per_run_under_the_logs_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_LOGS_ROOT", str(tmp_path / "from_env"))
+    first, second = tb.new_run_dir("seed002"), tb.new_run_dir("seed002")
+    assert first != second
+    for folder in (first, second):
+        assert Path(folder).parent == tmp_path / "from_env" and Path(folder).is_dir()
+        assert Path(folder).name.startswith("seed002-")
+    explicit = tb.new_run_dir("sobel", root=tmp_path / "arg")
+    assert Path(explicit).parent == tmp_path / "arg"
+    with pytest.raises(ValueError):
+        tb.new_run_dir("../escape", root=tmp_path)
+
+
+def test_read_images_returns_what_summary_writer_stored(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    rng = np.random.default_rng(3)
+    gray = rng.random((1, 5, 7))
+    rgb = rng.random((3, 4, 6)).astype(np.float32)
+    with SummaryWriter(str(tmp_path)) as writer:
+        for step in (2, 4):
+            writer.add_image("gray", gray * step / 4, step)
+        writer.add_image("rgb", rgb, 0)
+    images = tb.read_images(tmp_path)
+    assert tb.image_tags(tmp_path) == ["gray", "rgb"] == sorted(images)
+    assert [image.step for image in images["gray"]] == [2, 4]
+    for image in images["gray"]:
+        assert (image.height, image.width) == (5, 7)
+        want = tb.summary_writer_pixels(gray * image.step / 4)
+        np.testing.assert_array_equal(image.pixels[:, :, :3], want)
+    np.testing.assert_array_equal(images["rgb"][0].pixels[:, :, :3], tb.summary_writer_pixels(rgb))

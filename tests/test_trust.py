@@ -7,6 +7,7 @@ what makes the attack fail. Limits are small so the whole file runs in about a m
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -17,9 +18,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.results import NotebookResult
-from autograder.sandbox import UID_BASE, Limits, isolation_available, process_state
 from autograder import score
+from autograder.results import InfrastructureError, NotebookResult
+from autograder.sandbox import UID_BASE, Limits, isolation_available, process_state
 from autograder.score import grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,13 +198,16 @@ def executed_text(result: NotebookResult) -> str:
 
 
 def test_honest_correct_submission_gets_full_points(tmp_path):
-    result = grade(tmp_path, student_notebook())
+    plot = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()\n"
+    result = grade(tmp_path, student_notebook(extra={2: plot}))
     assert points(result) == POINTS
     assert result.score == FULL
     assert "ok: conv_like matches torch" in message(result, "test_conv")
     assert next(t for t in result.tests if t.grade_id == "test_add_hidden").hidden
     executed = nbformat.read(result.executed_path, as_version=4)
+    nbformat.validate(executed)
     assert "BEGIN HIDDEN TESTS" not in json.dumps(executed), "hidden tests leaked into feedback"
+    assert "image/png" in executed_text(result), "the plot is kept for feedback"
 
 
 def test_honest_partly_wrong_submission_gets_exactly_its_points(tmp_path):
@@ -495,3 +499,78 @@ def test_100_mb_of_printed_output_is_capped(tmp_path):
     size = os.path.getsize(result.executed_path)
     assert size < 4 * LIMITS.output, size
     assert "output truncated" in executed_text(result)
+
+
+# -- whose failure is it ------------------------------------------------------------------------
+
+
+@needs_root
+def test_grader_side_import_failure_is_infrastructure_error_not_zero(tmp_path):
+    source = source_notebook()
+    source.cells[3].source = "from course.checks.no_such_module import check\n" + TEST_ADD
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    with pytest.raises(InfrastructureError, match="no_such_module"):
+        grade_notebook(source, student_notebook(), workdir, LIMITS, "fixture", log=print)
+
+
+@needs_root
+def test_student_function_raising_import_error_is_a_failed_test(tmp_path):
+    raising = "def add(a, b):\n    import no_such_module_of_the_student\n"
+    result = grade(tmp_path, student_notebook(add=raising))
+    assert points(result) == {"test_add": 0, "test_add_hidden": 0, "test_conv": 3}
+    assert "no_such_module_of_the_student" in message(result, "test_add_hidden")
+
+
+# -- the real course ----------------------------------------------------------------------------
+
+
+def _real(relative: str) -> nbformat.NotebookNode:
+    path = ROOT / "source" / relative
+    if not path.exists():
+        pytest.skip(f"{relative} not written yet")
+    return nbformat.read(str(path), as_version=4)
+
+
+def _grade_real(tmp_path: Path, source, student, name: str) -> NotebookResult:
+    workdir = tmp_path / "submitted" / "alice" / name
+    workdir.mkdir(parents=True)
+    result = grade_notebook(source, student, workdir, Limits(), name, log=print)
+    for test in result.tests:
+        print(f"  {test.grade_id}: {test.points}/{test.max_points} {test.message[:200]!r}")
+    return result
+
+
+@needs_root
+def test_real_course_anatomy_solutions_get_full_points_and_release_stub_gets_zero(tmp_path):
+    source = _real("01_anatomy/anatomy.ipynb")
+    solved = _grade_real(tmp_path / "solved", source, copy.deepcopy(source), "anatomy")
+    assert solved.max_score > 0
+    assert solved.score == solved.max_score, [t for t in solved.tests if not t.passed]
+    blank = copy.deepcopy(source)
+    for cell in blank.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = stub(cell.source)
+    stubbed = _grade_real(tmp_path / "stub", source, blank, "anatomy")
+    assert stubbed.score == 0
+
+
+@needs_root
+def test_real_course_torch_inside_numpy_only_conv2d_gets_zero(tmp_path):
+    source = _real("06_conv2d_numpy/conv2d_numpy.ipynb")
+    cheat = copy.deepcopy(source)
+    for cell in cheat.cells:
+        if "numpy-only" in cell.metadata.get("tags", []):
+            cell.source = (
+                "import numpy as np\n\n\n"
+                "def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,\n"
+                "           padding_mode='zeros'):\n"
+                "    import torch\n"
+                "    conv = torch.nn.functional.conv2d\n"
+                "    t = lambda a: None if a is None else torch.from_numpy(np.asarray(a))\n"
+                "    return conv(t(x), t(weight), t(bias), stride, padding, dilation,\n"
+                "                groups).numpy()\n"
+            )
+    result = _grade_real(tmp_path, source, cheat, "conv2d_numpy")
+    assert result.score == 0
+    assert any("not available in this exercise" in t.message for t in result.tests)

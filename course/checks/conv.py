@@ -356,7 +356,7 @@ def fixed_conv_cases(features: Iterable[str] = ALL_FEATURES) -> list[dict[str, A
         ),
         (
             {"padding", "padding_mode"},
-            _case((1, 1, 2, 3), (1, 1, 3, 3), padding=3, padding_mode="circular"),
+            _case((1, 1, 3, 3), (1, 1, 3, 3), padding=3, padding_mode="circular"),
         ),
         (
             {"padding", "padding_mode"},

@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from course.checks.core import check_cases, sweep
-from course.checks.shapes import one_thread
+from course.checks.core import check_cases, one_thread, sweep
 
 
 def reference_ones_output(

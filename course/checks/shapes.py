@@ -11,13 +11,12 @@ the contract: the student's function must raise ``ValueError`` or ``RuntimeError
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from course.checks.core import check_cases, sweep
+from course.checks.core import check_cases, one_thread, sweep
 
 IntOrPair = int | tuple[int, int]
 
@@ -76,23 +75,6 @@ SEED_PARAM_CASES: list[dict[str, Any]] = [
     {"in_channels": 4, "out_channels": 6, "kernel_size": 1, "groups": 4},  # torch raises
     {"in_channels": 4, "out_channels": 4, "kernel_size": 3, "groups": 0},  # torch raises
 ]
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block, then restore the previous setting.
-
-    The references are tiny convolutions: on a busy machine torch's thread pool makes each one
-    ~50x slower (about 3 ms instead of 0.05 ms), which would dominate a sweep.
-    """
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _pair(value: Any) -> tuple[Any, Any]:

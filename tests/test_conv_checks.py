@@ -1,0 +1,362 @@
+"""course.checks.conv (the torch references and the student-facing checks) and course.plots."""
+
+from __future__ import annotations
+
+import sys
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT
+from hypothesis import HealthCheck, given, settings
+
+from course import plots
+from course.checks import conv
+from course.checks.core import CheckFailure
+
+matplotlib.use("Agg")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import reference_conv  # noqa: E402
+
+SOURCE = open(ROOT / "benchmarks" / "reference_conv.py").read()
+
+
+def variant(old: str, new: str):
+    """The reference conv2d with one edit: a realistic wrong solution."""
+    assert old in SOURCE, old
+    namespace: dict = {}
+    exec(SOURCE.replace(old, new), namespace)
+    return namespace["conv2d"]
+
+
+# --- the torch reference mirrors nn.Conv2d -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs,x_shape", conv.MODULE_CONFIGS, ids=str)
+def test_torch_conv2d_equals_nn_conv2d_forward(kwargs, x_shape):
+    torch.manual_seed(0)
+    layer = torch.nn.Conv2d(**kwargs).double()
+    x = torch.randn(*x_shape, dtype=torch.float64)
+    params = {k: v for k, v in kwargs.items() if k not in ("in_channels", "out_channels")}
+    params.pop("kernel_size")
+    params.pop("bias", None)
+    bias = None if layer.bias is None else layer.bias.detach().numpy()
+    got = conv.torch_conv2d(x.numpy(), layer.weight.detach().numpy(), bias, **params)
+    np.testing.assert_allclose(got, layer(x).detach().numpy(), atol=1e-12)
+
+
+def test_same_padding_puts_the_extra_row_bottom_right():
+    assert conv.torch_padding_amounts(2, "same") == (0, 1, 0, 1)
+    assert conv.torch_padding_amounts((2, 3), "same", dilation=(3, 1)) == (1, 1, 1, 2)
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    w = np.zeros((1, 1, 2, 2))
+    w[0, 0, 0, 0] = 1.0  # picks the window's top-left cell: output == input when top pad is 0
+    for mode in conv.PADDING_MODES:
+        np.testing.assert_array_equal(conv.torch_conv2d(x, w, padding="same", padding_mode=mode), x)
+
+
+ACCEPTED = {conv.describe_case(**c) for c in conv.fixed_conv_cases(conv.ALL_FEATURES - {"errors"})}
+
+
+@pytest.mark.parametrize("case", conv.fixed_conv_cases(), ids=lambda c: conv.describe_case(**c))
+def test_fixed_cases_raise_exactly_when_torch_raises(case):
+    """Error cases (kernel too big, bad stride/padding/dilation/mode/groups) raise the allowed
+    exceptions; every other hand-picked case returns an array."""
+    try:
+        result = conv.torch_conv2d(**case)
+    except (ValueError, RuntimeError):
+        raised = True
+    else:
+        raised = False
+        assert result.ndim == case["x"].ndim
+    assert raised == (conv.describe_case(**case) not in ACCEPTED)
+
+
+def test_nn_conv2d_raises_like_the_reference():
+    for kwargs in (
+        dict(padding="same", stride=2),
+        dict(padding_mode="symmetric"),
+        dict(padding="full"),
+        dict(groups=4),  # 6 % 4
+    ):
+        with pytest.raises(ValueError):
+            torch.nn.Conv2d(6, 12, 3, **kwargs)
+        x, w = np.zeros((1, 6, 5, 5)), np.zeros((12, 6 // kwargs.get("groups", 1) or 1, 3, 3))
+        with pytest.raises(ValueError):
+            conv.torch_conv2d(x, w, **kwargs)
+    layer = torch.nn.Conv2d(1, 1, 3, padding=3, padding_mode="reflect")
+    with pytest.raises(RuntimeError):
+        layer(torch.zeros(1, 1, 3, 5))
+    with pytest.raises(RuntimeError):
+        conv.torch_conv2d(
+            np.zeros((1, 1, 3, 5)), np.zeros((1, 1, 3, 3)), padding=3, padding_mode="reflect"
+        )
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
+@given(conv.conv_cases())
+def test_random_cases_are_accepted_by_torch_and_omit_defaults(case):
+    out = conv.torch_conv2d(**case)
+    assert out.size > 0
+    defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "padding_mode": "zeros"}
+    for name, default in defaults.items():
+        assert case.get(name, object()) != default or type(case[name]) is not type(default)
+
+
+# --- check_conv2d: passes the reference, fails wrong solutions with a minimal, named case ------
+
+
+def test_check_conv2d_accepts_the_reference_solution(capsys):
+    conv.check_conv2d(reference_conv.conv2d, max_examples=40)
+    assert "ok: conv2d matches torch" in capsys.readouterr().out
+
+
+def test_reflect_as_symmetric_is_shrunk_to_a_minimal_named_case():
+    wrong = variant('"reflect": "reflect"', '"reflect": "symmetric"')
+    messages = []
+    for _ in range(2):
+        with pytest.raises(CheckFailure) as info:
+            conv.check_conv2d(wrong, fixed=False, max_examples=60, quiet=True)
+        messages.append(str(info.value))
+    print(messages[0])
+    assert messages[0] == messages[1], "a sweep must give the same message on every run"
+    text = messages[0]
+    assert "minimal failing case, shrunk by hypothesis" in text
+    assert "padding_mode='reflect'" in text and "max error" in text and " at [" in text
+    assert "x (1,1," in text and "weight (1,1,1,1)" in text  # shrunk: one channel, 1x1 kernel
+    assert "stride" not in text and "groups" not in text and "bias" not in text
+
+
+def test_fixed_cases_name_the_seed_style_example():
+    wrong = variant('"reflect": "reflect"', '"reflect": "symmetric"')
+    with pytest.raises(CheckFailure) as info:
+        conv.check_conv2d(wrong, max_examples=0, quiet=True)
+    assert str(info.value).startswith(
+        "conv2d fails for x (1,1,3,3), weight (1,1,2,2), padding=1, padding_mode='reflect'"
+    )
+
+
+@pytest.mark.parametrize(
+    "old,new,expect",
+    [
+        (
+            "top, left = (span_h - 1) // 2, (span_w - 1) // 2",
+            "top, left = span_h // 2, span_w // 2",
+            "padding='same'",
+        ),
+        ("k = wl[g * g_out : (g + 1) * g_out, :, i, j].T", "k = wl[0:g_out, :, i, j].T", "groups="),
+        ("acc += np.asarray(bias, dtype)", "acc += np.asarray(bias, dtype)[0]", "bias ("),
+        (
+            '(sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")',
+            '(sh, sw), (dh, dw) = pair(stride, "stride"), (1, 1)',
+            "dilation=",
+        ),
+        ('"circular": "wrap"', '"circular": "symmetric"', "padding_mode='circular'"),
+        ('"replicate": "edge"', '"replicate": "wrap"', "padding_mode='replicate'"),
+    ],
+    ids=["same-top-left", "groups-first-block", "one-bias", "no-dilation", "circular", "replicate"],
+)  # fmt: skip
+def test_check_conv2d_catches_wrong_solutions(old, new, expect):
+    with pytest.raises(CheckFailure) as info:
+        conv.check_conv2d(variant(old, new), max_examples=60, quiet=True)
+    print(info.value)
+    assert expect in str(info.value)
+
+
+def test_unbatched_input_is_checked():
+    def batched_only(x, weight, bias=None, **kw):
+        if x.ndim != 4:
+            raise ValueError("needs a batch")
+        return reference_conv.conv2d(x, weight, bias, **kw)
+
+    with pytest.raises(CheckFailure, match="torch accepts this case"):
+        conv.check_conv2d(batched_only, features={"unbatched"}, max_examples=30, quiet=True)
+
+
+def test_must_raise_where_torch_raises_and_only_allowed_errors():
+    def never_raises(x, weight, bias=None, stride=1, padding=0, dilation=1, **kw):
+        return reference_conv.conv2d(x, weight, bias, stride, padding, dilation or 1, **kw)
+
+    with pytest.raises(CheckFailure, match="but your function returned a result"):
+        conv.check_conv2d(never_raises, features={"dilation", "errors"}, max_examples=0)
+
+    def type_error(x, weight, bias=None, **kw):
+        if kw.get("dilation") == 0:
+            raise TypeError("bad dilation")
+        return reference_conv.conv2d(x, weight, bias, **kw)
+
+    with pytest.raises(CheckFailure, match="expected ValueError or RuntimeError"):
+        conv.check_conv2d(type_error, features={"dilation", "errors"}, max_examples=0)
+
+
+def test_torch_tensor_results_are_refused():
+    def returns_tensor(x, weight, bias=None, **kw):
+        return torch.from_numpy(reference_conv.conv2d(x, weight, bias, **kw).copy())
+
+    with pytest.raises(CheckFailure, match="return a NumPy array"):
+        conv.check_conv2d(returns_tensor, features=set(), max_examples=0)
+
+
+def test_features_restrict_the_keywords_passed():
+    def minimal(x, weight, bias=None):
+        return reference_conv.conv2d(x, weight, bias)
+
+    conv.check_conv2d(minimal, features={"bias"}, max_examples=30, quiet=True)
+
+
+def test_student_cannot_change_the_case_in_place():
+    def scribbles(x, weight, bias=None, **kw):
+        out = reference_conv.conv2d(x, weight, bias, **kw)
+        x[...] = 0.0
+        weight[...] = 0.0
+        return out
+
+    conv.check_conv2d(scribbles, features={"bias", "padding"}, max_examples=20, quiet=True)
+
+
+# --- the smaller checks --------------------------------------------------------------------------
+
+
+def _corr2d(x, k):
+    return reference_conv.conv2d(np.asarray(x)[None, None], np.asarray(k)[None, None])[0, 0]
+
+
+def test_corr2d_checks_accept_right_and_reject_flipped():
+    conv.check_corr2d(_corr2d, quiet=True)
+    conv.check_multichannel_sum(_corr2d, quiet=True)
+    conv.check_corr2d_multi_in(
+        lambda x, k: sum(_corr2d(a, b) for a, b in zip(x, k, strict=True)), quiet=True
+    )
+    conv.check_corr2d_multi_in_out(
+        lambda x, k: np.stack([sum(_corr2d(a, b) for a, b in zip(x, ko, strict=True)) for ko in k]),
+        quiet=True,
+    )
+    with pytest.raises(CheckFailure, match=r"corr2d fails for x \(3,3\), k \(2,2\)"):
+        conv.check_corr2d(lambda x, k: _corr2d(x, k[::-1, ::-1]), quiet=True)
+    with pytest.raises(CheckFailure, match="seed 004"):
+        conv.check_multichannel_sum(lambda x, k: _corr2d(x, k[::-1, ::-1]), quiet=True)
+
+
+def test_seed004_check_rejects_bias_per_input_channel():
+    def right(x, weight, bias):
+        return reference_conv.conv2d(x, weight, bias)
+
+    def per_input_channel(x, weight, bias):
+        return reference_conv.conv2d(x, weight, bias * x.shape[1])
+
+    conv.check_seed004(right, quiet=True)
+    with pytest.raises(CheckFailure, match=r"nn.Conv2d\(3, 4, 3\)"):
+        conv.check_seed004(per_input_channel, quiet=True)
+
+
+def test_pad2d_check_rejects_symmetric_and_missing_limits():
+    conv.check_pad2d(conv.torch_pad2d, max_examples=20, quiet=True)
+    np_modes = {
+        "zeros": "constant",
+        "reflect": "symmetric",
+        "replicate": "edge",
+        "circular": "wrap",
+    }
+
+    def symmetric(x, pad, mode="zeros"):
+        left, right, top, bottom = pad
+        return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), mode=np_modes[mode])
+
+    with pytest.raises(CheckFailure, match="mode='reflect'"):
+        conv.check_pad2d(symmetric, quiet=True)
+    np_modes["reflect"] = "reflect"  # right values, but NumPy reflects beyond torch's limit
+    with pytest.raises(CheckFailure, match="torch raises"):
+        conv.check_pad2d(symmetric, quiet=True)
+
+
+def test_padding_amounts_param_count_connectivity_checks():
+    conv.check_padding_amounts(conv.torch_padding_amounts, quiet=True)
+
+    def top_left(kernel_size, padding, dilation=1, stride=1):
+        left, right, top, bottom = conv.torch_padding_amounts(
+            kernel_size, padding, dilation, stride
+        )
+        return right, left, bottom, top
+
+    with pytest.raises(CheckFailure, match="padding='same'"):
+        conv.check_padding_amounts(top_left, quiet=True)
+
+    conv.check_param_count(conv.torch_param_count, quiet=True)
+    with pytest.raises(CheckFailure, match="torch counts 336"):
+        conv.check_param_count(
+            lambda in_channels, out_channels, kernel_size, groups=1, bias=True: (
+                conv.torch_param_count(in_channels, out_channels, kernel_size, 1, bias)
+            ),
+            quiet=True,
+        )
+    conv.check_connectivity(conv.torch_connectivity, quiet=True)
+    with pytest.raises(CheckFailure, match="connectivity"):
+        conv.check_connectivity(lambda i, o, g=1: np.ones((o, i), bool), quiet=True)
+
+
+def test_connectivity_is_measured_block_diagonal():
+    m = conv.torch_connectivity(6, 12, 3)
+    assert m.shape == (12, 6) and m.sum() == 12 * 2
+    assert m[:4, :2].all() and not m[:4, 2:].any() and m[8:, 4:].all()
+
+
+def test_speed_report_prints_ratios_and_never_fails(capsys):
+    def slow(x, weight, bias=None, **kw):
+        return reference_conv.conv2d(x, weight, bias, **kw) * 0  # wrong values, any speed
+
+    ratios = conv.speed_report(slow, repeats=1)
+    out = capsys.readouterr().out
+    assert len(ratios) == 4 and all(r > 0 for r in ratios.values())
+    assert "geometric mean" in out
+
+
+# --- plots ---------------------------------------------------------------------------------------
+
+
+def _count(ax, color):
+    from matplotlib.colors import to_rgba
+
+    return sum(1 for p in ax.patches if p.get_facecolor() == to_rgba(color))
+
+
+@pytest.mark.parametrize(
+    "in_size,kernel,params",
+    [
+        (4, 3, {}),
+        (5, 3, {"padding": 1}),
+        (5, 3, {"padding": 1, "stride": 2}),
+        (7, 3, {"dilation": 2}),
+        ((6, 5), (2, 3), {"stride": (2, 1), "padding": (1, 0), "dilation": (2, 1)}),
+    ],
+)
+def test_conv_arithmetic_draws_torch_output_size_and_kernel_taps(in_size, kernel, params):
+    h, w = (in_size, in_size) if isinstance(in_size, int) else in_size
+    expected = torch.nn.Conv2d(1, 1, kernel, **params)(torch.zeros(1, 1, h, w)).shape[2:]
+    ax = plots.conv_arithmetic(in_size, kernel, position=(0, 0), **params)
+    outputs = _count(ax, plots.OUTPUT_COLOR) + _count(ax, plots.CURRENT_COLOR)
+    assert outputs == expected[0] * expected[1]
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    assert _count(ax, plots.TAP_COLOR) == kh * kw
+    matplotlib.pyplot.close("all")
+
+
+@pytest.mark.filterwarnings("ignore:Animation was deleted")
+def test_conv_arithmetic_same_padding_four_tuple_and_animation():
+    ax = plots.conv_arithmetic(4, 2, padding=(0, 1, 0, 1), position=(3, 3))
+    assert _count(ax, plots.OUTPUT_COLOR) + _count(ax, plots.CURRENT_COLOR) == 16
+    # 5x5 padded grid: 9 padding cells on the bottom/right, 3 of them under the kernel at (3, 3)
+    assert _count(ax, plots.PAD_COLOR) == 25 - 16 - 3
+    anim = plots.conv_arithmetic_animation(5, 3, padding=1, stride=2)
+    assert len(list(anim.new_frame_seq())) == 9
+    fig = plots.conv_arithmetic_figure(7, 3, dilation=2)
+    assert len(fig.axes) == 3
+    matplotlib.pyplot.close("all")
+
+
+def test_connectivity_plot_draws_one_line_per_connection():
+    matrix = conv.torch_connectivity(6, 12, 2)
+    ax = plots.connectivity(matrix, title="groups=2")
+    assert len(ax.lines) == int(matrix.sum()) == 36
+    matplotlib.pyplot.close("all")
