@@ -83,17 +83,14 @@ class Sandbox:
         self.last_watch = 0.0
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         started = time.monotonic()
-        request = {
-            "workdir": str(Path(workdir).resolve()),
-            "limits": asdict(limits),
-            "numpy_only": numpy_only,
-        }
+        request = {"limits": asdict(limits), "numpy_only": numpy_only}
         try:
             self.pid = Zygote.get(torch=not numpy_only).fork(child.fileno(), request)
         finally:
             child.close()
         self.sock = parent
         self.uid = UID_BASE + self.pid if isolation_available() else os.getuid()
+        self._send({"workdir": str(Path(workdir).resolve())})
         ready = self._next_frame(started + STARTUP_TIMEOUT)
         if ready is None or ready.get("type") != "ready":
             reason = (ready or {}).get("error") or self.dead_reason or "no ready message"

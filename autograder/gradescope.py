@@ -11,12 +11,13 @@ The bundle holds what the trusted grader needs and nothing else::
     setup.sh  run_autograder  gradescope.json (the assignment's name)
     pyproject.toml  README.md  nbgrader_config.py  course/  autograder/  source/<ASSIGNMENT>/
 
-``setup.sh`` makes a Python 3.11 (or 3.12) venv in ``/autograder/venv`` and installs the course
-package with its pinned dependencies (CPU-only torch wheels). ``run_autograder`` grades the one
-submission with ``python -m autograder grade`` — the same sandbox and scoring as for a whole
-class — and copies that student's Gradescope ``results.json`` into place. Tests that hold hidden
-checks are marked ``"visibility": "after_published"``. If *our* side fails, no results.json is
-written: Gradescope then shows "autograder failed" to staff (who can rerun it) instead of a zero.
+``setup.sh`` makes a Python 3.11/3.12 venv (the image's Python, apt's or deadsnakes') in
+``/autograder/venv`` and installs the course package with its pinned dependencies (CPU-only
+torch wheels). ``run_autograder`` grades the one submission with ``python -m autograder grade``
+(the same sandbox and scoring as for a whole class) and copies that student's Gradescope
+``results.json`` into place. Tests that hold hidden checks are marked
+``"visibility": "after_published"``. If *our* side fails, no results.json is written:
+Gradescope then shows "autograder failed" to staff (who can rerun it) instead of a zero.
 
 Paths are overridable for testing: ``AUTOGRADER_ROOT`` (default ``/autograder``),
 ``AUTOGRADER_VENV`` (default ``$AUTOGRADER_ROOT/venv``) or ``AUTOGRADER_PYTHON`` (an existing
@@ -61,23 +62,33 @@ if [ "${AUTOGRADER_SKIP_SETUP:-0}" = "1" ]; then
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
+supported() {
+    "$1" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 13))' 2>/dev/null
+}
 apt-get update -qq
 PY=""
-for v in 3.11 3.12; do
-    if apt-get install -y -qq "python$v" "python$v-venv" >/dev/null 2>&1; then
-        PY="python$v"
-        break
-    fi
+for cand in python3.11 python3.12 python3; do
+    if command -v "$cand" >/dev/null && supported "$cand"; then PY="$cand"; break; fi
 done
+if [ -z "$PY" ] && apt-get install -y -qq python3.11 >/dev/null 2>&1 && supported python3.11; then
+    PY=python3.11
+fi
 if [ -z "$PY" ]; then
     # Older Ubuntu images: Python 3.11 from the deadsnakes archive.
     apt-get install -y -qq software-properties-common >/dev/null
     add-apt-repository -y ppa:deadsnakes/ppa
     apt-get update -qq
-    apt-get install -y -qq python3.11 python3.11-venv >/dev/null
+    apt-get install -y -qq python3.11 >/dev/null
     PY=python3.11
 fi
-"$PY" -m venv "$VENV"
+echo "setup.sh: using $("$PY" --version) ($PY)"
+if ! "$PY" -m venv "$VENV"; then
+    # Debian/Ubuntu ship the venv module's pip separately (python3.X-venv).
+    rm -rf "$VENV"
+    VERSION="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    apt-get install -y -qq "python$VERSION-venv"
+    "$PY" -m venv "$VENV"
+fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 # The pins come from pyproject.toml; torch and torchvision as CPU-only wheels (PyPI's default
 # Linux wheels pull gigabytes of CUDA libraries that grading never uses).

@@ -85,7 +85,7 @@ def isolation_available() -> bool:
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND = 1, 2, 4, 32, 4096
 MS_REC, MS_PRIVATE = 16384, 1 << 18
-PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE = 38, 4
+PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE, PR_SET_PDEATHSIG = 38, 4, 1
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x40000000
 
 
@@ -174,9 +174,12 @@ def _build_root(workdir: str, numpy_only: bool) -> None:
         _bind("/dev/" + dev, newroot, writable=True)
     for path in visible_paths():
         _bind(path, newroot)
-    _bind(workdir, newroot, writable=True)
+    _bind(workdir, newroot, writable=not numpy_only)
     os.makedirs(newroot + "/proc", exist_ok=True)
-    _mount("/proc", newroot + "/proc", None, MS_BIND | MS_REC, None)
+    try:  # a procfs of our own that shows only the sandbox uid's processes
+        _mount("proc", newroot + "/proc", "proc", MS_NOSUID | MS_NODEV, "hidepid=invisible")
+    except OSError:
+        _mount("/proc", newroot + "/proc", None, MS_BIND | MS_REC, None)
     if numpy_only:
         for path in _hidden_torch_dirs():
             if os.path.isdir(newroot + path):
@@ -188,12 +191,16 @@ def _no_network() -> None:
     """In the new netns only a loopback exists, and it is down: nothing to connect to."""
 
 
-def isolate(workdir: str, limits: Limits, numpy_only: bool) -> int:
+def isolate(workdir: str, limits: Limits, numpy_only: bool, zygote_pid: int) -> int:
     """Turn the current (forked) process into a sandbox for ``workdir``. Returns its uid."""
     uid = UID_BASE + os.getpid()
     workdir = os.path.realpath(workdir)
-    home = os.path.join(workdir, ".home")
-    tmp = os.path.join(workdir, ".tmp")
+    root = isolation_available()
+    # The numpy-only sandbox shares the folder read-only (the main sandbox owns it) and keeps
+    # its HOME/TMPDIR on the private /tmp tmpfs of its new root.
+    private = numpy_only and root
+    home = "/tmp/.home" if private else os.path.join(workdir, ".home")
+    tmp = "/tmp/.tmp" if private else os.path.join(workdir, ".tmp")
     env = {
         "HOME": home,
         "TMPDIR": tmp,
@@ -209,15 +216,20 @@ def isolate(workdir: str, limits: Limits, numpy_only: bool) -> int:
         env["COURSE_OFFLINE"] = os.environ["COURSE_OFFLINE"]
     os.environ.clear()
     os.environ.update(env)
-    for path in (home, tmp):
-        os.makedirs(path, exist_ok=True)
-    root = isolation_available()
+    if not private:
+        for path in (home, tmp):
+            os.makedirs(path, exist_ok=True)
     if root:
-        for dirpath, dirnames, filenames in os.walk(workdir):
-            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                os.lchown(name, uid, uid)
+        if not private:
+            for dirpath, dirnames, filenames in os.walk(workdir):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.lchown(name, uid, uid)
         _unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
         _build_root(workdir, numpy_only)
+        if private:
+            for path in (home, tmp):
+                os.makedirs(path, exist_ok=True)
+                os.chown(path, uid, uid)
     os.chdir(workdir)
     baseline = _vm_size()
     resource.setrlimit(resource.RLIMIT_AS, (baseline + limits.memory,) * 2)
@@ -230,6 +242,11 @@ def isolate(workdir: str, limits: Limits, numpy_only: bool) -> int:
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
         _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    # die with the zygote (set after the uid change, which clears it); the zygote in turn
+    # kills its sandboxes' uids and exits when the grader goes away
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != zygote_pid:
+        os._exit(72)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
@@ -303,54 +320,59 @@ def zygote_main(control_fd: int, torch: bool) -> None:
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control.sendall(b'{"ready": true}\n')
+    children: set[int] = set()
     while True:
         try:
             message, fds, _flags, _addr = socket.recv_fds(control, 65536, 4)
         except InterruptedError:
             continue
-        if not message:
+        except OSError:
+            message, fds = b"", []
+        if not message:  # the grader is gone: so must be everything it started
+            for pid in children:
+                if process_state(pid) not in (None, "Z"):
+                    kill_uid(UID_BASE + pid, pid)
             os._exit(0)
-        _reap()
+        children = {pid for pid in children if process_state(pid) not in (None, "Z")}
         request = json.loads(message)
         if not fds:
             control.sendall(json.dumps({"error": "no channel fd"}).encode() + b"\n")
             continue
         channel_fd = fds[0]
+        zygote_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
             try:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 control.close()
-                _child(channel_fd, request)
+                _child(channel_fd, request, zygote_pid)
             finally:
                 os._exit(70)
+        children.add(pid)
         os.close(channel_fd)
         control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
 
-def _reap() -> None:
-    while True:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+def _child(channel_fd: int, request: dict, zygote_pid: int) -> None:
+    from autograder import kernel
 
-
-def _child(channel_fd: int, request: dict) -> None:
     sock = socket.socket(fileno=channel_fd)
     limits = Limits(**request["limits"])
     try:
-        isolate(request["workdir"], limits, bool(request.get("numpy_only")))
+        # the workdir comes over the channel, never through the zygote, so no zygote memory
+        # (copied into every later child) holds another student's folder name
+        sock.settimeout(30)
+        first = kernel.Channel(sock).recv()
+        sock.settimeout(None)
+        if not first or type(first.get("workdir")) is not str:
+            raise RuntimeError("no workdir received")
+        isolate(first["workdir"], limits, bool(request.get("numpy_only")), zygote_pid)
     except BaseException as error:  # noqa: BLE001 - reported as an infrastructure failure
         from autograder import proxy
 
         message = {"id": 0, "type": "isolation_failed", "error": f"{type(error).__name__}: {error}"}
         sock.sendall(proxy.pack_frame(message))
         os._exit(71)
-    from autograder import kernel
-
     kernel.serve(sock, limits.output)
     os._exit(0)
 
@@ -384,7 +406,10 @@ class Zygote:
 
     def _start(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        env = dict(os.environ, **THREAD_ENV)
+        # a minimal environment: /proc/<pid>/environ of every sandbox shows the zygote's
+        keep = ("PATH", "LANG", "LC_ALL", "COURSE_OFFLINE", "PYTHONPATH", "TZ")
+        env = {k: v for k, v in os.environ.items() if k in keep}
+        env.update(THREAD_ENV, HOME="/nonexistent", MPLBACKEND="agg")
         self.process = subprocess.Popen(
             [
                 sys.executable,

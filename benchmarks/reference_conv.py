@@ -69,52 +69,98 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
     if hp < span_h or wp < span_w:
         raise RuntimeError("kernel (with dilation) is larger than the padded input")
 
-    # Channels-last copy of the padded input: every kernel tap then reads a 2-D block
-    # (positions, channels) and one matrix product per tap does all the work.
     dtype = np.result_type(x.dtype, weight.dtype, np.float32)
+    mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap", "zeros": "constant"}
+    n_taps = kh * kw
+    if groups == 1 and c_in * n_taps <= 32:
+        # Few input channels (e.g. RGB): im2col in NCHW, where each copy moves long runs.
+        # Flattened per channel plane (plus a tail of zeros), tap (i, j) reads the contiguous run
+        # of h_out*wp values at offset i*dh*wp + j*dw; columns >= w_out are dropped at the end.
+        extra = (kw - 1) * dw if (sh, sw) == (1, 1) else 0
+        flat = np.zeros((n, c_in, hp * wp + extra), dtype)
+        planes = flat[:, :, : hp * wp].reshape(n, c_in, hp, wp)
+        if padding_mode == "zeros":
+            planes[:, :, top : top + h, left : left + w] = x
+        else:
+            widths = ((0, 0), (0, 0), (top, bottom), (left, right))
+            planes[...] = np.pad(x.astype(dtype, copy=False), widths, mode=mode[padding_mode])
+        if (sh, sw) == (1, 1):
+            length = h_out * wp
+            cols = np.empty((n, c_in, n_taps, length), dtype)
+            for t in range(n_taps):
+                off = (t // kw) * dh * wp + (t % kw) * dw
+                cols[:, :, t] = flat[:, :, off : off + length]
+        else:
+            length = h_out * w_out
+            cols = np.empty((n, c_in, n_taps, h_out, w_out), dtype)
+            for t in range(n_taps):
+                r, c = (t // kw) * dh, (t % kw) * dw
+                cols[:, :, t] = planes[:, :, r : r + sh * (h_out - 1) + 1 : sh, c::sw][..., :w_out]
+        cols = cols.reshape(n, c_in * n_taps, length)
+        wmat = weight.astype(dtype, copy=False).reshape(c_out, c_in * n_taps)
+        out = np.empty((n, c_out, length), dtype)
+        for b in range(n):
+            np.matmul(wmat, cols[b], out=out[b])
+        if bias is not None:
+            out += np.asarray(bias, dtype)[:, None]
+        if (sh, sw) == (1, 1):
+            return out.reshape(n, c_out, h_out, wp)[..., :w_out]
+        return out.reshape(n, c_out, h_out, w_out)
+
+    # Channels-last copy of the padded input, (n, hp, wp, C): for a kernel tap (i, j) the input
+    # values it multiplies, over all output positions, form one block (positions..., C).
     xl = x.transpose(0, 2, 3, 1).astype(dtype, copy=False)
     if padding_mode == "zeros":
         xp = np.zeros((n, hp, wp, c_in), dtype)
         xp[:, top : top + h, left : left + w] = xl
     else:
-        mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[padding_mode]
-        xp = np.pad(xl, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode)
+        xp = np.pad(xl, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode[padding_mode])
     wl = weight.astype(dtype, copy=False)
     g_in, g_out = c_in // groups, c_out // groups
 
     if (sh, sw) == (1, 1):
         # Flattened trick: in the (n*hp*wp, C) matrix, output position p reads row p + offset for
-        # tap (i, j), offset = i*dh*wp + j*dw. Rows for columns >= w_out are computed and dropped.
+        # tap (i, j), offset = i*dh*wp + j*dw: a contiguous block, no copy. Positions in columns
+        # >= w_out (and between images) are computed too and dropped at the end.
         flat = xp.reshape(n * hp * wp, c_in)
         rows = (n - 1) * hp * wp + (h_out - 1) * wp + w_out
+        lead = (rows,)
         acc = np.zeros((n * hp * wp, c_out), dtype)
-        taps = [(i, j, i * dh * wp + j * dw) for i in range(kh) for j in range(kw)]
-        out_rows = acc[:rows]
 
-        def block(off):
+        def block(i, j):
+            off = i * dh * wp + j * dw
             return flat[off : off + rows]
     else:
-        # Strided: copy each tap's (strided) window positions into a contiguous block.
         rows = n * h_out * w_out
+        lead = (n, h_out, w_out)
         acc = np.zeros((rows, c_out), dtype)
-        taps = [(i, j, (i * dh, j * dw)) for i in range(kh) for j in range(kw)]
-        out_rows = acc
 
-        def block(off):
-            a = xp[:, off[0] : off[0] + sh * (h_out - 1) + 1 : sh, off[1] :: sw][:, :, :w_out]
-            return np.ascontiguousarray(a).reshape(rows, c_in)
+        def block(i, j):
+            r, c = i * dh, j * dw
+            return xp[:, r : r + sh * (h_out - 1) + 1 : sh, c : c + sw * (w_out - 1) + 1 : sw]
 
-    tmp = np.empty((out_rows.shape[0], g_out), dtype)
-    for i, j, off in taps:
-        a = block(off)
-        if g_in == 1 and groups > 1:  # depthwise-like: elementwise, no matrix product
-            k = wl[:, 0, i, j].reshape(groups, g_out)
-            out_rows.reshape(-1, groups, g_out)[...] += a[:, :, None] * k
-            continue
-        for g in range(groups):
-            k = wl[g * g_out : (g + 1) * g_out, :, i, j].T  # (g_in, g_out)
-            np.matmul(a[:, g * g_in : (g + 1) * g_in], k, out=tmp)
-            out_rows[:, g * g_out : (g + 1) * g_out] += tmp
+    out_rows = acc[:rows]
+    if g_in == 1 and groups > 1:
+        # Depthwise-like: each output channel reads one input channel; elementwise, per tap.
+        view = out_rows.reshape(*lead, groups, g_out)
+        for i in range(kh):
+            for j in range(kw):
+                view += block(i, j)[..., None] * wl[:, 0, i, j].reshape(groups, g_out)
+    else:
+        # im2col: columns ordered (group, tap, channel in group); one matrix product per group.
+        cols = np.empty((rows, groups, n_taps, g_in), dtype)
+        target = cols.reshape(*lead, groups, n_taps, g_in)
+        for t in range(n_taps):
+            target[..., t, :] = block(t // kw, t % kw).reshape(*lead, groups, g_in)
+        cols = cols.reshape(rows, groups, n_taps * g_in)
+        # weight (c_out, g_in, kh, kw) -> per group (kh*kw*g_in, g_out) in the same order
+        wmat = wl.reshape(groups, g_out, g_in, n_taps).transpose(0, 3, 2, 1)
+        wmat = wmat.reshape(groups, n_taps * g_in, g_out)
+        if groups == 1:
+            np.matmul(cols[:, 0], wmat[0], out=out_rows)
+        else:
+            for g in range(groups):
+                out_rows[:, g * g_out : (g + 1) * g_out] = cols[:, g] @ wmat[g]
     if bias is not None:
         acc += np.asarray(bias, dtype)
     if (sh, sw) == (1, 1):

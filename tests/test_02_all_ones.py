@@ -165,7 +165,7 @@ def test_check_demands_an_error_when_the_kernel_does_not_fit(predict):
     with pytest.raises(CheckFailure) as failure:
         check_ones_output(never_raises, padding_ones_cases())
     message = str(failure.value)
-    assert "weight (1,1,4,4), bias (1), input_hw=(3, 3), padding=0" in message
+    assert "weight (1,1,4,4), bias (1,), input_hw=(3, 3), padding=0" in message
     assert "raise ValueError or RuntimeError" in message
 
 

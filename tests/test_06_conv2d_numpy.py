@@ -70,6 +70,15 @@ def test_notebook_solution_matches_torch_on_a_sweep(monkeypatch):
     check_conv2d(conv, max_examples=60)
 
 
+def test_reference_matches_torch_with_more_channels():
+    """The sweep in check_conv2d uses <= 2 channels per group, which takes the reference's
+    few-channels (NCHW) path; up to 6 channels per group also takes the channels-last path."""
+    from course.checks.conv import conv_cases
+    from course.checks.core import sweep
+
+    sweep(reference_conv.conv2d, torch_conv2d, conv_cases(max_channels=6), max_examples=80)
+
+
 def test_benchmark_reference_matches_torch_on_small_suite_shapes():
     """The benchmark's shapes, scaled down (batch 2, channels / 4, 12x12), float32 and float64."""
     rng = np.random.default_rng(1)
@@ -114,7 +123,7 @@ WRONG_SAME = solution_source("conv2d_numpy").replace(
     "top, left = (span_h - 1) // 2, (span_w - 1) // 2", "top, left = span_h // 2, span_w // 2"
 )
 WRONG_GROUPS = solution_source("conv2d_numpy").replace(
-    "k = wl[g * g_out : (g + 1) * g_out, :, i, j].T", "k = wl[0:g_out, :, i, j].T"
+    "cols[:, g] @ wmat[g]", "cols[:, 0] @ wmat[g]"
 )
 
 

@@ -60,9 +60,14 @@ CHROMIUM_ARGS = [
 ]
 RUN_TIMEOUT_MS = 150_000  # one Run All of a notebook, on a loaded 2-core machine
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: install Debian's chromium (.ci/run does)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} missing: install Debian's chromium (.ci/run does)",
+    ),
+    # one JupyterLab for the module: keep its tests on one xdist worker (--dist loadgroup)
+    pytest.mark.xdist_group("browser"),
+]
 
 
 # ------------------------------------------------------------------ the notebooks on disk

@@ -146,8 +146,8 @@ def test_fixed_cases_name_the_seed_style_example():
             "top, left = span_h // 2, span_w // 2",
             "padding='same'",
         ),
-        ("k = wl[g * g_out : (g + 1) * g_out, :, i, j].T", "k = wl[0:g_out, :, i, j].T", "groups="),
-        ("acc += np.asarray(bias, dtype)", "acc += np.asarray(bias, dtype)[0]", "bias ("),
+        ("cols[:, g] @ wmat[g]", "cols[:, 0] @ wmat[g]", "groups="),
+        ("out += np.asarray(bias, dtype)[:, None]", "out += np.asarray(bias, dtype)[0]", "bias ("),
         (
             '(sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")',
             '(sh, sw), (dh, dw) = pair(stride, "stride"), (1, 1)',

@@ -26,6 +26,8 @@ from student_notebooks import source_notebook as _source_notebook
 from autograder.notebooks import grade_id, is_test_cell
 
 ROOT = Path(__file__).resolve().parent.parent
+# module fixtures (a bundle, a server) are built once: keep the module on one xdist worker
+pytestmark = pytest.mark.xdist_group("gradescope")
 ASSIGNMENT = "01_anatomy"
 NOTEBOOK = "anatomy"
 # Wrong on purpose, typed into the stub: ignores groups. Fails the visible and the hidden

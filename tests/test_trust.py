@@ -12,6 +12,8 @@ import dataclasses
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -199,7 +201,13 @@ def executed_text(result: NotebookResult) -> str:
 
 def test_honest_correct_submission_gets_full_points(tmp_path):
     plot = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()\n"
-    result = grade(tmp_path, student_notebook(extra={2: plot}))
+    # after the numpy-only sandbox has started, the main kernel still owns its folder
+    writer = (
+        "with open('after.txt', 'w') as f:\n    f.write('x')\n"
+        "print('WROTE', open('after.txt').read())\n"
+    )
+    result = grade(tmp_path, student_notebook(extra={2: plot, 6: writer}))
+    assert "WROTE x" in executed_text(result)
     assert points(result) == POINTS
     assert result.score == FULL
     assert "ok: conv_like matches torch" in message(result, "test_conv")
@@ -221,6 +229,20 @@ def test_release_stub_gets_zero(tmp_path):
     result = grade(tmp_path, student_notebook(add=stub(ADD_SOLUTION), conv=stub(CONV_SOLUTION)))
     assert result.score == 0
     assert "NotImplementedError" in message(result, "test_add")
+
+
+def test_passing_test_whose_student_code_writes_to_stderr_keeps_its_points(tmp_path):
+    # stock nbgrader zeroes a passing test cell that wrote to stderr
+    noisy = (
+        "import sys, warnings\n"
+        "def add(a, b):\n"
+        "    print('debug: adding', file=sys.stderr)\n"
+        "    warnings.warn('just a warning')\n"
+        "    return a + b\n"
+    )
+    result = grade(tmp_path, student_notebook(add=noisy))
+    assert result.score == FULL
+    assert "debug: adding" in message(result, "test_add")
 
 
 # -- attacks on the comparison ------------------------------------------------------------------
@@ -499,6 +521,55 @@ def test_100_mb_of_printed_output_is_capped(tmp_path):
     size = os.path.getsize(result.executed_path)
     assert size < 4 * LIMITS.output, size
     assert "output truncated" in executed_text(result)
+
+
+GRADER_SCRIPT = """
+import sys, nbformat
+from pathlib import Path
+from autograder.sandbox import Limits
+from autograder.score import grade_notebook
+source = nbformat.read(sys.argv[1], as_version=4)
+student = nbformat.read(sys.argv[2], as_version=4)
+grade_notebook(source, student, Path(sys.argv[3]), Limits(cell_timeout=300), "fixture",
+               log=lambda line: print(line, flush=True))
+"""
+
+
+@needs_root
+def test_grader_killed_mid_notebook_leaves_no_sandbox_processes(tmp_path):
+    sleeper = (
+        "import os, time\n"
+        "for _ in range(3):\n"
+        "    if os.fork() == 0:\n"
+        "        while True:\n"
+        "            time.sleep(1)\n"
+        "print('forked', flush=True)\n"
+        "while True:\n"
+        "    pass\n"
+    )
+    nbformat.write(source_notebook(), str(tmp_path / "source.ipynb"))
+    nbformat.write(student_notebook(extra={2: sleeper}), str(tmp_path / "student.ipynb"))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    grader = subprocess.Popen(
+        [sys.executable, "-c", GRADER_SCRIPT, "source.ipynb", "student.ipynb", str(workdir)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = grader.stdout.readline()  # "sandbox ready in ... (pid N)"
+        found = re.search(r"pid (\d+)", line)
+        assert found, line
+        uid = UID_BASE + int(found.group(1))
+        deadline = time.monotonic() + 60
+        while len(sandbox_processes({uid})) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(sandbox_processes({uid})) >= 4, "the kernel and its 3 children are running"
+    finally:
+        grader.kill()  # SIGKILL: no cleanup code of the grader runs
+        grader.wait()
+    assert sandbox_processes({uid}) == [], "orphaned sandbox processes outlived the grader"
 
 
 # -- whose failure is it ------------------------------------------------------------------------
