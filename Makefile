@@ -15,6 +15,8 @@ export COURSE_OFFLINE := 1
 ASSIGNMENTS ?=
 WORKERS ?=
 LAB_PORT ?= 8888
+# Jupyter refuses to start as root (containers, CI) unless told it may.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: venv demo test release check lab formgrader lint format bench clean
 
@@ -39,13 +41,13 @@ demo: $(STAMP)
 	$(BIN)/python -m autograder demo-class
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=release --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT)
+	$(BIN)/jupyter lab --notebook-dir=release --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(ALLOW_ROOT)
 
 formgrader: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT)
+	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(ALLOW_ROOT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check course autograder tests benchmarks nbgrader_config.py

@@ -36,6 +36,20 @@ from autograder.sandbox import (
 
 #: Seconds a sandbox may take from fork to "ready" before we call it our failure.
 STARTUP_TIMEOUT = 60.0
+#: Output mime types kept in the executed notebook (text/html and SVG still need sanitizing
+#: before they are shown in a browser).
+SAFE_MIME_TYPES = frozenset(
+    {
+        "text/plain",
+        "text/html",
+        "text/markdown",
+        "text/latex",
+        "image/png",
+        "image/jpeg",
+        "image/svg+xml",
+        "application/json",
+    }
+)
 #: Seconds an interrupted cell gets to stop before the sandbox is killed.
 INTERRUPT_GRACE = 2.0
 
@@ -228,7 +242,12 @@ class Sandbox:
             data = output.get("data")
             if type(data) is not dict:
                 return None
-            data = {str(k): v for k, v in data.items() if type(v) in (str, list, dict)}
+            # no scripts or widgets: feedback must not run the student's JavaScript
+            data = {
+                str(k): v
+                for k, v in data.items()
+                if k in SAFE_MIME_TYPES and type(v) in (str, list, dict)
+            }
             out = {"output_type": kind, "data": data, "metadata": {}}
             if kind == "execute_result":
                 count = output.get("execution_count")

@@ -504,10 +504,24 @@ def run_grade(args: argparse.Namespace) -> int:
         job_path.write_text(json.dumps(job))
         todo.append(job)
 
+    record_failures = []
+
     def finish(result: SubmissionResult) -> None:
         sdir = out / result.student_id
-        record.record_submission(db_url, course_id, result)
-        record.write_student_files(sdir, result)
+        try:
+            record.record_submission(db_url, course_id, result)
+            record.write_student_files(sdir, result)
+        except Exception as exc:  # e.g. the gradebook is locked: keep the result, record later
+            record_failures.append(result.student_id)
+            print(
+                f"{result.student_id}: graded but not recorded ({type(exc).__name__}: {exc}); "
+                "rerun to record it",
+                file=sys.stderr,
+            )
+            final[result.student_id] = dataclasses.replace(
+                result, status=record.INFRA, reason=f"not recorded: {exc}"
+            )
+            return
         result.write(sdir / RESULT)
         (sdir / WORKER_RESULT).unlink(missing_ok=True)
         final[result.student_id] = result
@@ -585,6 +599,7 @@ def run_grade(args: argparse.Namespace) -> int:
         shutil.rmtree(out / ".work")
     _print_table([final[s] for s in staged.students if s in final])
     print(f"\ngrades: {out / 'grades.csv'}\ngradebook: {db_url}")
+    failures += len(record_failures)
     if failures:
         print(
             f"{failures} submission(s) hit an infrastructure failure (not recorded); "

@@ -32,6 +32,7 @@ import ctypes.util
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -185,10 +186,6 @@ def _build_root(workdir: str, numpy_only: bool) -> None:
             if os.path.isdir(newroot + path):
                 _mount("hidden", newroot + path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
     os.chroot(newroot)
-
-
-def _no_network() -> None:
-    """In the new netns only a loopback exists, and it is down: nothing to connect to."""
 
 
 def isolate(workdir: str, limits: Limits, numpy_only: bool, zygote_pid: int) -> int:
@@ -465,24 +462,38 @@ class Zygote:
 
 
 def kill_uid(uid: int, pid: int) -> None:
-    """SIGKILL the sandbox: its main pid and, as root, every process of its private uid."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """SIGKILL the sandbox: as root every process of its private uid, else its main pid.
+
+    Never signals a pid that may have been reused by an unrelated process: as root only
+    processes of the sandbox's own uid are hit; without root only a zygote child.
+    """
     if not isolation_available() or uid < UID_BASE:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"zygote_main" in cmdline.read():
+                    os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
         return
-    for _ in range(3):
-        # kill(-1) as the sandbox uid reaches all of its processes (not ours, not others')
-        subprocess.run(
-            ["kill", "-9", "-1"],
-            user=uid,
-            group=uid,
-            extra_groups=[],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
+    kill = shutil.which("kill") or "/bin/kill"
+    for _ in range(5):
+        if not os.path.exists(kill):  # no kill(1): one by one (a fork bomb may need rounds)
+            for victim in uid_processes(uid):
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                except OSError:
+                    pass
+        else:
+            # kill(-1) as the sandbox uid reaches all of its processes (not ours, not others')
+            subprocess.run(
+                [kill, "-9", "-1"],
+                user=uid,
+                group=uid,
+                extra_groups=[],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
         if not uid_processes(uid):
             return
         time.sleep(0.05)

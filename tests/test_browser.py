@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -85,7 +86,10 @@ def notebooks(tmp_path_factory) -> Path:
         source = ROOT / "source" / assignment / f"{name}.ipynb"
         assert source.is_file(), f"{source} is missing"
         variants = VARIANTS if (assignment, name) == CONV_EXERCISE else ("blank", "solved")
-        folders = {v: release_copy(assignment, out / v) for v in variants}
+        released = release_copy(assignment, tmp_path_factory.mktemp("released"))
+        folders = {v: out / v / assignment for v in variants}
+        for folder in folders.values():
+            shutil.copytree(released, folder)
         blank = nbformat.read(folders["blank"] / f"{name}.ipynb", as_version=4)
         src = source_notebook(assignment, name)
         nbformat.write(filled(blank, src), folders["solved"] / f"{name}.ipynb")

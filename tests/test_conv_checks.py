@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import matplotlib
@@ -350,6 +351,8 @@ def test_conv_arithmetic_same_padding_four_tuple_and_animation():
     assert _count(ax, plots.PAD_COLOR) == 25 - 16 - 3
     anim = plots.conv_arithmetic_animation(5, 3, padding=1, stride=2)
     assert len(list(anim.new_frame_seq())) == 9
+    del anim  # never rendered: collect it here, where its warning is expected
+    gc.collect()
     fig = plots.conv_arithmetic_figure(7, 3, dilation=2)
     assert len(fig.axes) == 3
     matplotlib.pyplot.close("all")

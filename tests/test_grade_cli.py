@@ -342,3 +342,14 @@ def test_real_scorer_on_01_anatomy_solution_and_stub(tmp_path):
     assert rows["solution"]["notes"] == ""  # nothing to report about an untouched notebook
     assert float(rows["blank"]["score"]) == 0.0
     assert rows["blank"]["notes"] == ""
+
+
+def test_limit_options_become_sandbox_limits():
+    from autograder.grade import _limits
+    from autograder.sandbox import Limits
+
+    lim = _limits({"cell_timeout": "5", "memory": "1e9", "processes": "8"})
+    assert (lim.cell_timeout, lim.memory, lim.processes) == (5.0, 1_000_000_000, 8)
+    assert lim.notebook_timeout == Limits().notebook_timeout
+    with pytest.raises(SystemExit, match="unknown limit 'nope'"):
+        _limits({"nope": "1"})

@@ -69,6 +69,9 @@ def test_gradebook_records_scores_idempotently(tmp_path):
     record.record_submission(db, "testcourse", result("bob", add_ok=False))
     record.record_submission(db, "testcourse", result("carol", status="ungradable", reason="empty"))
     record.record_submission(db, "testcourse", result("dave", status=record.INFRA, reason="killed"))
+    late = result("erin")
+    late.timestamp = "2026-11-20 10:00:00"
+    record.record_submission(db, "testcourse", late)
     # a rerun records the same again and re-prepares the assignment: no duplicates, same scores
     record.prepare_gradebook(db, "testcourse", ASSIGNMENT, src)
     record.record_submission(db, "testcourse", result("bob", add_ok=False))
@@ -77,7 +80,12 @@ def test_gradebook_records_scores_idempotently(tmp_path):
         "alice": {"test_add": 2.0, "test_add_hidden": 3.0, "test_mul": 5.0},
         "bob": {"test_add": 0.0, "test_add_hidden": 0.0, "test_mul": 5.0},
         "carol": {"test_add": 0.0, "test_add_hidden": 0.0, "test_mul": 0.0},
+        "erin": {"test_add": 2.0, "test_add_hidden": 3.0, "test_mul": 5.0},
     }  # dave (infrastructure failure) is not recorded at all, in particular not as a zero
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db, course_id="testcourse") as gb:
+        assert str(gb.find_submission(ASSIGNMENT, "erin").timestamp) == "2026-11-20 10:00:00"
 
 
 def test_nbgrader_export_reads_our_gradebook(tmp_path):

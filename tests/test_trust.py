@@ -7,8 +7,10 @@ what makes the attack fail. Limits are small so the whole file runs in about a m
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
+import io
 import json
 import os
 import re
@@ -18,9 +20,10 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from autograder import score
+from autograder import proxy, score
 from autograder.results import InfrastructureError, NotebookResult
 from autograder.sandbox import UID_BASE, Limits, isolation_available, process_state
 from autograder.score import grade_notebook
@@ -194,6 +197,97 @@ def message(result: NotebookResult, grade_id: str) -> str:
 def executed_text(result: NotebookResult) -> str:
     nb = nbformat.read(result.executed_path, as_version=4)
     return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+# -- the plain-data codec -----------------------------------------------------------------------
+
+
+def test_codec_round_trips_plain_data_exactly():
+    value = (
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.array([True, False]),
+        np.array([1 + 2j]),
+        np.int64(3),
+        {"a": [1.5, None, float("nan"), float("inf")], 2: (True, "s", 2**70, 1 - 1j)},
+        [],
+    )
+    back = proxy.decode(json.loads(json.dumps(proxy.encode(value))))
+    assert type(back) is tuple and len(back) == len(value)
+    for got, want in zip(back[:4], value[:4], strict=True):
+        assert type(got) is type(want) and got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert back[4]["a"][0] == 1.5 and back[4]["a"][1] is None and np.isnan(back[4]["a"][2])
+    assert back[4][2] == (True, "s", 2**70, 1 - 1j) and back[5] == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.array([object()], dtype=object),
+        np.array(["text"]),
+        np.zeros(2, dtype=[("a", "f8")]),
+        np.zeros(3).view(type("Sub", (np.ndarray,), {})),
+        type("MyInt", (int,), {})(3),
+        type("MyTuple", (tuple,), {})((1, 2)),
+        {1, 2},
+        lambda: 1,
+        b"bytes",
+    ],
+    ids=["object", "str-array", "structured", "subclass", "int-sub", "tuple-sub", "set", "fn", "b"],
+)
+def test_codec_refuses_anything_but_plain_data(value):
+    with pytest.raises(proxy.NotPlainData):
+        proxy.encode(value)
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {"__ndarray__": "not base64!"},
+        {"__pickle__": "gASVAAAA"},
+        {"__dict__": [[[1], 2]]},
+        {"__complex__": ["1", 2]},
+        {"a": 1},
+    ],
+)
+def test_codec_decoder_refuses_malformed_or_foreign_payloads(tree):
+    with pytest.raises((proxy.NotPlainData, ValueError)):
+        proxy.decode(tree)
+
+
+def test_codec_decoder_never_unpickles():
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    payload = {"__ndarray__": base64.b64encode(buffer.getvalue()).decode()}
+    with pytest.raises(ValueError, match="pickle"):
+        proxy.decode(payload)
+
+
+def test_proxy_calls_carry_plain_values_and_builtin_errors_across(tmp_path):
+    from autograder.execute import Sandbox
+
+    code = (
+        "import numpy as np\n"
+        "class ShapeError(ValueError):\n    pass\n"
+        "def f(x, *, k=1):\n"
+        "    if k < 0:\n        raise ShapeError('k must be >= 0')\n"
+        "    if k == 0:\n        raise OSError('disk')\n"
+        "    return {'y': x * k, 'shape': x.shape, 'n': np.float32(2.5)}\n"
+        "CONSTANT = (1, 2.0)\n"
+    )
+    with Sandbox(tmp_path, LIMITS) as sandbox:
+        assert sandbox.run_cell(code).status == "ok"
+        student_f = proxy.StudentFunction("f", lambda n, a, k: sandbox.call(n, a, k, 1e12))
+        out = student_f(np.ones((2, 2)), k=3)
+        assert out["shape"] == (2, 2) and type(out["n"]) is np.float32
+        np.testing.assert_array_equal(out["y"], 3 * np.ones((2, 2)))
+        with pytest.raises(ValueError, match="k must be >= 0") as raised:
+            student_f(np.ones(1), k=-1)
+        assert type(raised.value) is ValueError  # the builtin, never the student's class
+        with pytest.raises(proxy.StudentException, match="OSError: disk"):
+            student_f(np.ones(1), k=0)
+        assert sandbox.lookup("CONSTANT", 5) == ("value", (1, 2.0))
+        assert sandbox.lookup("nothing", 5)[0] == "missing"
 
 
 # -- honest submissions -------------------------------------------------------------------------

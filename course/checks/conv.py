@@ -418,12 +418,14 @@ def check_conv2d(
     atol: float = 1e-6,
     rtol: float = 1e-5,
     quiet: bool = False,
+    max_channels: int = 2,
 ) -> None:
     """Compare ``student_fn(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     padding_mode='zeros')`` with ``nn.Conv2d`` (float64).
 
     features: which parameters to exercise (subset of :data:`ALL_FEATURES`); parameters not in
     ``features`` are never passed, so an early version of the function may leave them out.
+    max_channels: the random cases use 1..max_channels input/output channels per group.
     Runs the hand-picked cases (if ``fixed``) and then ``max_examples`` random cases; the first
     failure raises :class:`CheckFailure` naming a minimal failing case.
     """
@@ -444,7 +446,7 @@ def check_conv2d(
         count += sweep(
             fn,
             torch_conv2d,
-            conv_cases(features - {"errors"}),
+            conv_cases(features - {"errors"}, max_channels=max_channels),
             name=name,
             max_examples=max_examples,
             atol=atol,
