@@ -31,6 +31,7 @@ from autograder.results import Ungradable
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
+FLAGS = ("grade", "solution", "locked", "points", "grade_id")
 
 
 @dataclass
@@ -173,6 +174,8 @@ def merge_locked_cells(source_nb: NotebookNode, student_nb: NotebookNode) -> tup
     locked = {grade_id(c): c for c in source_nb.cells if is_locked_source_cell(c)}
     released = {gid: released_cell(c) for gid, c in locked.items()}
     source_order = [grade_id(c) for c in source_nb.cells if grade_id(c)]
+    source_meta = {grade_id(c): _nbg(c) for c in source_nb.cells if grade_id(c)}
+    source_types = {grade_id(c): c.get("cell_type") for c in source_nb.cells if grade_id(c)}
 
     cells: list[NotebookNode] = []
     seen: set[str] = set()
@@ -180,7 +183,7 @@ def merge_locked_cells(source_nb: NotebookNode, student_nb: NotebookNode) -> tup
     for cell in student_nb.cells:
         gid = grade_id(cell)
         if gid is None:
-            if _nbg(cell):  # nbgrader metadata without a usable id: the student's own cell
+            if "nbgrader" in cell.metadata:  # metadata without a usable id: the student's code
                 cell = copy.deepcopy(cell)
                 del cell.metadata["nbgrader"]
             cells.append(cell)
@@ -231,7 +234,24 @@ def merge_locked_cells(source_nb: NotebookNode, student_nb: NotebookNode) -> tup
                 notes.append(f"{kind} {gid!r} was {', '.join(what)}: the original was used")
             cells.append(copy.deepcopy(want))
             continue
-        # A solution cell (or an unlocked instructor cell): the student's text stays.
+        # A solution cell (or an unlocked instructor cell): the student's text stays, under the
+        # source's nbgrader metadata (so a re-tagged answer is still run as an answer).
+        if gid in seen:
+            notes.append(f"cell {gid!r} appears twice: the second copy is the student's own code")
+            cell = copy.deepcopy(cell)
+            del cell.metadata["nbgrader"]
+            cells.append(cell)
+            continue
+        seen.add(gid)
+        want_meta = source_meta[gid]
+        if cell.get("cell_type") != "code" and source_types[gid] == "code":
+            notes.append(f"answer cell {gid!r} was re-typed to {cell.get('cell_type')}: not run")
+        elif {k: v for k, v in _nbg(cell).items() if k in FLAGS} != {
+            k: v for k, v in want_meta.items() if k in FLAGS
+        }:
+            notes.append(f"answer cell {gid!r} was re-tagged: the original tags were used")
+        cell = copy.deepcopy(cell)
+        cell.metadata["nbgrader"] = copy.deepcopy(want_meta)
         cells.append(cell)
 
     # A locked cell whose nbgrader metadata was stripped: the same text in a plain cell.

@@ -231,9 +231,9 @@ def connectivity(matrix: Any, *, ax: Any = None, title: str | None = None):
     ax.scatter(np.zeros(c_in), 1 - y_in, s=120, color=INPUT_COLOR, edgecolor="k", zorder=3)
     ax.scatter(np.ones(c_out), 1 - y_out, s=120, color=OUTPUT_COLOR, edgecolor="k", zorder=3)
     for c in range(c_in):
-        ax.text(-0.08, 1 - y_in[c], f"in {c}", ha="right", va="center", fontsize=8)
+        ax.text(-0.14, 1 - y_in[c], f"in {c}", ha="right", va="center", fontsize=8)
     for o in range(c_out):
-        ax.text(1.08, 1 - y_out[o], f"out {o}", ha="left", va="center", fontsize=8)
+        ax.text(1.14, 1 - y_out[o], f"out {o}", ha="left", va="center", fontsize=8)
     ax.set_xlim(-0.5, 1.5)
     ax.set_ylim(-0.1, 1.1)
     ax.axis("off")

@@ -421,3 +421,46 @@ def test_deleted_test_cell_without_surviving_anchor_goes_to_the_end(tmp_path):
 
     v, ids = _validated(tmp_path, edit)
     assert ids[-3:] == ["test_add", "test_add_hidden", "test_mul"], ids
+
+
+def test_hostile_metadata_shapes_are_normalised(tmp_path):
+    from autograder.score import is_test_cell as scorer_is_test_cell
+    from autograder.score import nbgrader_meta as scorer_meta
+
+    def edit(nb):
+        cell_of(nb, "add").metadata.nbgrader["grade"] = True  # answer cell made a "test"
+        nb.cells.append(nbformat_cell("x = 1", {"nbgrader": "not a dict"}))
+        nb.cells.append(nbformat_cell("y = 2", {"nbgrader": {"grade_id": 7, "grade": True}}))
+        nb.cells.append(nbformat_cell("z = 3", {"nbgrader": {"grade_id": "mul", "solution": True}}))
+
+    v, ids = _validated(tmp_path, edit)
+    assert cell_of(v.student_nb, "add").metadata.nbgrader["grade"] is False
+    assert "answer cell 'add' was re-tagged: the original tags were used" in v.notes
+    assert "cell 'mul' appears twice: the second copy is the student's own code" in v.notes
+    assert ids.count("mul") == 1 and ids[-3:] == [None, None, None]
+    for c in v.student_nb.cells:
+        assert isinstance(c.metadata.get("nbgrader", {}), dict)
+        scorer_is_test_cell(c), scorer_meta(c)  # the scorer's readers accept every cell
+    tests = [grade_id(c) for c in v.student_nb.cells if scorer_is_test_cell(c)]
+    assert tests == ["test_add", "test_add_hidden", "test_mul"]
+
+
+def nbformat_cell(source, metadata):
+    from nbformat.v4 import new_code_cell
+
+    return new_code_cell(source, metadata=metadata)
+
+
+def test_old_style_notebook_source_lists_no_ids_is_read(tmp_path):
+    import json
+
+    data = json.loads(nb_text(student_notebook()))
+    data["nbformat_minor"] = 0
+    for c in data["cells"]:
+        c.pop("id", None)
+        src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        c["source"] = src.splitlines(keepends=True)
+    folder = stage(tmp_path, {"ex.ipynb": json.dumps(data)})
+    (v,) = validate_submission(folder, sources()).notebooks
+    assert v.notes == []
+    assert cell_of(v.student_nb, "add").source.startswith("def add(a, b):\n")
