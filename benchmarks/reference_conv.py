@@ -72,8 +72,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
     dtype = np.result_type(x.dtype, weight.dtype, np.float32)
     mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap", "zeros": "constant"}
     n_taps = kh * kw
-    if groups == 1 and c_in * n_taps <= 32:
-        # Few input channels (e.g. RGB): im2col in NCHW, where each copy moves long runs.
+    g_in, g_out = c_in // groups, c_out // groups
+    depthwise = g_in == 1 and groups > 1
+    if depthwise or (groups == 1 and c_in * n_taps <= 32):
+        # Few input channels (e.g. RGB) or depthwise: work in NCHW, where copies move long runs.
         # Flattened per channel plane (plus a tail of zeros), tap (i, j) reads the contiguous run
         # of h_out*wp values at offset i*dh*wp + j*dw; columns >= w_out are dropped at the end.
         extra = (kw - 1) * dw if (sh, sw) == (1, 1) else 0
@@ -84,31 +86,47 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
         else:
             widths = ((0, 0), (0, 0), (top, bottom), (left, right))
             planes[...] = np.pad(x.astype(dtype, copy=False), widths, mode=mode[padding_mode])
-        if (sh, sw) == (1, 1):
-            length = h_out * wp
-            cols = np.empty((n, c_in, n_taps, length), dtype)
-            for t in range(n_taps):
-                off = (t // kw) * dh * wp + (t % kw) * dw
-                cols[:, :, t] = flat[:, :, off : off + length]
-        else:
-            length = h_out * w_out
-            cols = np.empty((n, c_in, n_taps, h_out, w_out), dtype)
+        length = h_out * wp if (sh, sw) == (1, 1) else h_out * w_out
+
+        def taps_of(b):  # (tap index, (c_in, length) block of image b) for every tap
             for t in range(n_taps):
                 r, c = (t // kw) * dh, (t % kw) * dw
-                cols[:, :, t] = planes[:, :, r : r + sh * (h_out - 1) + 1 : sh, c::sw][..., :w_out]
-        cols = cols.reshape(n, c_in * n_taps, length)
-        wmat = weight.astype(dtype, copy=False).reshape(c_out, c_in * n_taps)
+                if (sh, sw) == (1, 1):
+                    yield t, flat[b, :, r * wp + c : r * wp + c + length]
+                else:
+                    block = planes[b, :, r : r + sh * (h_out - 1) + 1 : sh, c::sw][..., :w_out]
+                    yield t, block.reshape(c_in, length)
+
         out = np.empty((n, c_out, length), dtype)
-        for b in range(n):
-            np.matmul(wmat, cols[b], out=out[b])
+        wl = weight.astype(dtype, copy=False)
+        if depthwise:
+            # Output channel o reads input channel o // g_out only: elementwise products, one
+            # image at a time so the working set stays in cache.
+            wk = wl.reshape(groups, g_out, n_taps)
+            tmp = np.empty((groups, g_out, length), dtype)
+            for b in range(n):
+                acc = out[b].reshape(groups, g_out, length)
+                for t, block in taps_of(b):
+                    np.multiply(block[:, None, :], wk[:, :, t, None], out=acc if t == 0 else tmp)
+                    if t:
+                        acc += tmp
+        else:
+            # im2col per image: (c_in * n_taps, length) columns, one matrix product.
+            wmat = wl.reshape(c_out, c_in * n_taps)
+            cols = np.empty((c_in, n_taps, length), dtype)
+            for b in range(n):
+                for t, block in taps_of(b):
+                    cols[:, t] = block
+                np.matmul(wmat, cols.reshape(c_in * n_taps, length), out=out[b])
         if bias is not None:
             out += np.asarray(bias, dtype)[:, None]
         if (sh, sw) == (1, 1):
             return out.reshape(n, c_out, h_out, wp)[..., :w_out]
         return out.reshape(n, c_out, h_out, w_out)
 
-    # Channels-last copy of the padded input, (n, hp, wp, C): for a kernel tap (i, j) the input
-    # values it multiplies, over all output positions, form one block (positions..., C).
+    # Many channels: channels-last copy of the padded input, (n, hp, wp, C). For a kernel tap
+    # (i, j) the input values it multiplies, over all output positions, form one block
+    # (positions..., C); im2col stacks the blocks and one matrix product per group does the rest.
     xl = x.transpose(0, 2, 3, 1).astype(dtype, copy=False)
     if padding_mode == "zeros":
         xp = np.zeros((n, hp, wp, c_in), dtype)
@@ -116,7 +134,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
     else:
         xp = np.pad(xl, ((0, 0), (top, bottom), (left, right), (0, 0)), mode=mode[padding_mode])
     wl = weight.astype(dtype, copy=False)
-    g_in, g_out = c_in // groups, c_out // groups
 
     if (sh, sw) == (1, 1):
         # Flattened trick: in the (n*hp*wp, C) matrix, output position p reads row p + offset for
@@ -125,7 +142,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
         flat = xp.reshape(n * hp * wp, c_in)
         rows = (n - 1) * hp * wp + (h_out - 1) * wp + w_out
         lead = (rows,)
-        acc = np.zeros((n * hp * wp, c_out), dtype)
+        acc = np.empty((n * hp * wp, c_out), dtype)  # rows >= `rows` are never read
 
         def block(i, j):
             off = i * dh * wp + j * dw
@@ -133,36 +150,29 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
     else:
         rows = n * h_out * w_out
         lead = (n, h_out, w_out)
-        acc = np.zeros((rows, c_out), dtype)
+        acc = np.empty((rows, c_out), dtype)
 
         def block(i, j):
             r, c = i * dh, j * dw
             return xp[:, r : r + sh * (h_out - 1) + 1 : sh, c : c + sw * (w_out - 1) + 1 : sw]
 
     out_rows = acc[:rows]
-    if g_in == 1 and groups > 1:
-        # Depthwise-like: each output channel reads one input channel; elementwise, per tap.
-        view = out_rows.reshape(*lead, groups, g_out)
-        for i in range(kh):
-            for j in range(kw):
-                view += block(i, j)[..., None] * wl[:, 0, i, j].reshape(groups, g_out)
+    # im2col: columns ordered (group, tap, channel in group); one matrix product per group.
+    cols = np.empty((rows, groups, n_taps, g_in), dtype)
+    target = cols.reshape(*lead, groups, n_taps, g_in)
+    for t in range(n_taps):
+        target[..., t, :] = block(t // kw, t % kw).reshape(*lead, groups, g_in)
+    cols = cols.reshape(rows, groups, n_taps * g_in)
+    # weight (c_out, g_in, kh, kw) -> per group (kh*kw*g_in, g_out) in the same order
+    wmat = wl.reshape(groups, g_out, g_in, n_taps).transpose(0, 3, 2, 1)
+    wmat = wmat.reshape(groups, n_taps * g_in, g_out)
+    if groups == 1:
+        np.matmul(cols[:, 0], wmat[0], out=out_rows)
     else:
-        # im2col: columns ordered (group, tap, channel in group); one matrix product per group.
-        cols = np.empty((rows, groups, n_taps, g_in), dtype)
-        target = cols.reshape(*lead, groups, n_taps, g_in)
-        for t in range(n_taps):
-            target[..., t, :] = block(t // kw, t % kw).reshape(*lead, groups, g_in)
-        cols = cols.reshape(rows, groups, n_taps * g_in)
-        # weight (c_out, g_in, kh, kw) -> per group (kh*kw*g_in, g_out) in the same order
-        wmat = wl.reshape(groups, g_out, g_in, n_taps).transpose(0, 3, 2, 1)
-        wmat = wmat.reshape(groups, n_taps * g_in, g_out)
-        if groups == 1:
-            np.matmul(cols[:, 0], wmat[0], out=out_rows)
-        else:
-            for g in range(groups):
-                out_rows[:, g * g_out : (g + 1) * g_out] = cols[:, g] @ wmat[g]
+        for g in range(groups):
+            out_rows[:, g * g_out : (g + 1) * g_out] = cols[:, g] @ wmat[g]
     if bias is not None:
-        acc += np.asarray(bias, dtype)
+        out_rows += np.asarray(bias, dtype)
     if (sh, sw) == (1, 1):
         out = acc.reshape(n, hp, wp, c_out)[:, :h_out, :w_out]
     else:
