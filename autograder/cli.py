@@ -37,27 +37,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.set_defaults(run=_check)
 
-    _add_optional_commands(commands)
-    return parser
+    from autograder import democlass, grade, gradescope
 
-
-def _add_optional_commands(commands) -> None:
-    """Commands whose modules are wired in as they land."""
-    try:
-        from autograder import grade
-    except ImportError:
-        grade = None
-    if grade is not None:
-        p = commands.add_parser("grade", help="grade a folder or zip of submissions")
-        grade.add_grade_arguments(p)
-        p.set_defaults(run=grade.run_grade)
-    from autograder import gradescope
+    p = commands.add_parser("grade", help="grade a folder or zip of submissions")
+    grade.add_grade_arguments(p)
+    p.set_defaults(run=grade.run_grade)
 
     p = commands.add_parser(
         "gradescope", help="write a Gradescope autograder zip for an assignment"
     )
     gradescope.add_gradescope_arguments(p)
     p.set_defaults(run=gradescope.run_gradescope)
+
+    p = commands.add_parser(
+        "demo-class", help="grade a small class of honest students and cheaters (assignment 01)"
+    )
+    democlass.add_arguments(p)
+    p.set_defaults(run=democlass.main)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -236,6 +236,30 @@ def worker_main(job_path: str) -> int:
     return 0
 
 
+def _prewarm() -> None:
+    """Start the sandbox zygotes and import torch while the first job is on its way.
+
+    Only a head start: anything that fails here is done again, lazily, by the scorer.
+    """
+
+    def zygote(torch: bool) -> None:
+        with contextlib.suppress(Exception):
+            from autograder.sandbox import Zygote
+
+            z = Zygote.get(torch)
+            with z.lock:
+                if z.process is None or z.process.poll() is not None:
+                    z._start()
+
+    threads = [threading.Thread(target=zygote, args=(t,), daemon=True) for t in (True, False)]
+    for t in threads:
+        t.start()
+    with contextlib.suppress(Exception):
+        import torch  # noqa: F401  (the trusted grader's test cells compare with torch)
+
+        import autograder.score  # noqa: F401
+
+
 def serve(job_fd: int, result_fd: int) -> int:
     """A long-lived worker: read job paths (one per line), answer "0"/"3" per job.
 
@@ -244,6 +268,7 @@ def serve(job_fd: int, result_fd: int) -> int:
     """
     jobs = os.fdopen(job_fd, "r", buffering=1)
     answers = os.fdopen(result_fd, "w", buffering=1)
+    threading.Thread(target=_prewarm, daemon=True).start()
     try:
         for line in jobs:
             path = line.strip()

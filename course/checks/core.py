@@ -127,6 +127,7 @@ def assert_matches_torch(
     got: the student's result (NumPy array, number or nested tuple/list of numbers).
     expected: torch's result for the same case (tensor, array or number).
     """
+    __tracebackhide__ = True  # IPython and pytest show the student the message, not our frames
     problem = compare_arrays(got, expected, atol=atol, rtol=rtol, what=what)
     if problem is not None:
         raise CheckFailure(f"{problem}\n  case: {case}" if case else problem)
@@ -219,6 +220,7 @@ def check_cases(
 
     The first disagreement raises :class:`CheckFailure` with the case's parameters.
     """
+    __tracebackhide__ = True  # IPython and pytest show the student the message, not our frames
     count = 0
     for case in cases:
         problem = compare_call(
@@ -254,6 +256,7 @@ def sweep(
     minimal failing case and the raised :class:`CheckFailure` names that case.
     Returns the number of cases checked when every case agrees.
     """
+    __tracebackhide__ = True  # IPython and pytest show the student the message, not our frames
     from hypothesis import HealthCheck, find, settings
     from hypothesis.errors import NoSuchExample
 
@@ -299,6 +302,7 @@ def sweep(
 
 def assert_close_number(got: Any, expected: float, *, case: str = "", tol: float = 1e-9) -> None:
     """Scalar version of :func:`assert_matches_torch` for counts and sizes."""
+    __tracebackhide__ = True  # IPython and pytest show the student the message, not our frames
     value = as_plain_array(got, "your result")
     if value.shape != () or not math.isclose(float(value), float(expected), abs_tol=tol):
         raise CheckFailure(
