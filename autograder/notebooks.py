@@ -166,3 +166,38 @@ def run_notebook_file(
     if stop_after:
         nb = truncate_after(nb, stop_after)
     return outcomes(execute(nb, path.parent, timeout=timeout))
+
+
+def solution_source(path: str | Path, gid: str) -> str:
+    """The source of the cell named ``gid`` in the notebook at ``path``."""
+    for cell in load(path).cells:
+        if grade_id(cell) == gid:
+            return cell.source
+    raise KeyError(f"no cell with grade_id {gid!r} in {path}")
+
+
+def edited_solution(path: str | Path, gid: str, old: str, new: str) -> dict[str, str]:
+    """``{gid: source}`` with ``old`` replaced by ``new``: a wrong solution for a replace= run.
+
+    ``old`` must occur, so a reworded reference solution fails loudly instead of silently
+    testing the reference itself.
+    """
+    source = solution_source(path, gid)
+    if old not in source:
+        raise AssertionError(f"the reference solution of {gid} no longer contains {old!r}")
+    return {gid: source.replace(old, new)}
+
+
+def stub_source(source: str) -> str:
+    """What nbgrader's ClearSolutions makes of a solution cell's source (our code stub)."""
+    return re.sub(
+        r"( *)### BEGIN SOLUTION.*?### END SOLUTION",
+        lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()",
+        source,
+        flags=re.S,
+    )
+
+
+def failing(results: dict[str, TestOutcome]) -> set[str]:
+    """The grade_ids of the test cells that did not pass."""
+    return {gid for gid, outcome in results.items() if not outcome.passed}

@@ -42,16 +42,6 @@ def solution_namespace(path, grade_id: str) -> dict:
     raise KeyError(grade_id)
 
 
-def stub(source: str) -> str:
-    """What nbgrader makes of a solution cell: the marked region becomes the stub."""
-    return re.sub(
-        r"( *)### BEGIN SOLUTION.*?### END SOLUTION",
-        lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()",
-        source,
-        flags=re.S,
-    )
-
-
 @pytest.fixture(scope="module")
 def output_size():
     return solution_namespace(NOTEBOOK, "conv2d_output_size")["conv2d_output_size"]

@@ -3,6 +3,7 @@ must catch, with the feedback the student reads."""
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -13,12 +14,7 @@ from autograder.notebooks import run_notebook_file
 
 NOTEBOOK = ROOT / "source" / "04_stride_padding" / "stride_padding.ipynb"
 
-
-def solution_source(grade_id: str) -> str:
-    for cell in nbs.load(NOTEBOOK).cells:
-        if nbs.grade_id(cell) == grade_id:
-            return cell.source
-    raise KeyError(grade_id)
+solution_source = functools.partial(nbs.solution_source, NOTEBOOK)
 
 
 def test_solutions_run_without_torch(monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -12,12 +13,7 @@ from autograder.notebooks import run_notebook_file
 
 NOTEBOOK = ROOT / "source" / "05_groups" / "groups.ipynb"
 
-
-def solution_source(grade_id: str) -> str:
-    for cell in nbs.load(NOTEBOOK).cells:
-        if nbs.grade_id(cell) == grade_id:
-            return cell.source
-    raise KeyError(grade_id)
+solution_source = functools.partial(nbs.solution_source, NOTEBOOK)
 
 
 def test_solutions_run_without_torch(monkeypatch):

@@ -3,6 +3,7 @@ wrong solutions the graded test cells must catch."""
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -16,17 +17,12 @@ from autograder.notebooks import run_notebook_file
 from course.checks.conv import check_conv2d, torch_conv2d
 
 NOTEBOOK = ROOT / "source" / "06_conv2d_numpy" / "conv2d_numpy.ipynb"
+
+solution_source = functools.partial(nbs.solution_source, NOTEBOOK)
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import conv_reference  # noqa: E402
 import reference_conv  # noqa: E402
-
-
-def solution_source(grade_id: str) -> str:
-    for cell in nbs.load(NOTEBOOK).cells:
-        if nbs.grade_id(cell) == grade_id:
-            return cell.source
-    raise KeyError(grade_id)
 
 
 def notebook_conv2d(monkeypatch):

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from autograder import proxy, score
+from autograder.notebooks import stub_source as stub
 from autograder.results import InfrastructureError, NotebookResult
 from autograder.sandbox import UID_BASE, Limits, isolation_available, process_state
 from autograder.score import grade_notebook
@@ -106,16 +107,6 @@ def source_notebook() -> nbformat.NotebookNode:
         "language": "python",
     }
     return nb
-
-
-def stub(source: str) -> str:
-    """The release version of a solution: the marked region replaced as nbgrader does."""
-    return re.sub(
-        r"( *)### BEGIN SOLUTION.*?### END SOLUTION",
-        lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()",
-        source,
-        flags=re.S,
-    )
 
 
 def student_notebook(

@@ -15,30 +15,15 @@ largest error and where.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from course.checks.core import CheckFailure, check_cases, compare_arrays, sweep
+from course.checks.core import CheckFailure, check_cases, compare_arrays, one_thread, sweep
 
 Pair = int | tuple[int, int]
 PARTS = ("x", "w", "b")
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run torch on one thread inside the block. The cases are tiny: on a shared machine torch's
-    thread pool costs ~100x more than the work (ms instead of µs per call)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _as_pair(value: Pair) -> tuple[int, int]:
@@ -83,7 +68,7 @@ def torch_conv2d_forward(
     import torch
     import torch.nn.functional as F
 
-    with torch.no_grad(), single_thread():
+    with torch.no_grad(), one_thread():
         out = F.conv2d(
             torch.from_numpy(np.array(x)),
             torch.from_numpy(np.array(weight)),
@@ -116,7 +101,7 @@ def torch_conv2d_backward(
     xt = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
     wt = torch.tensor(np.asarray(weight, dtype=np.float64), requires_grad=True)
     bt = torch.zeros(wt.shape[0], dtype=torch.float64, requires_grad=True)
-    with single_thread():
+    with one_thread():
         out = F.conv2d(xt, wt, bt, stride=stride, padding=padding, dilation=dilation, groups=groups)
         out.backward(torch.tensor(np.asarray(grad_out, dtype=np.float64)))
     return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()

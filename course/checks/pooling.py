@@ -11,7 +11,6 @@ the student's function must raise ValueError or RuntimeError.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -22,24 +21,11 @@ from course.checks.core import (
     as_plain_array,
     check_cases,
     compare_arrays,
+    one_thread,
     sweep,
 )
 
 Pair = int | tuple[int, int]
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run torch on one thread inside the block. The cases are tiny: on a shared machine torch's
-    thread pool costs ~100x more than the work (ms instead of µs per call)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # --------------------------------------------------------------------------- torch references
@@ -62,7 +48,7 @@ def torch_maxpool2d(
     import torch
     import torch.nn.functional as F
 
-    with single_thread():
+    with one_thread():
         result = F.max_pool2d(
             torch.from_numpy(np.array(x)),
             kernel_size,
@@ -106,7 +92,7 @@ def torch_conv2d_output_size(
     import torch.nn.functional as F
 
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-    with single_thread():
+    with one_thread():
         out = F.conv2d(
             torch.zeros(1, 1, *input_size),
             torch.zeros(1, 1, kh, kw),
@@ -148,7 +134,7 @@ def torch_cnn_shapes(input_shape: tuple[int, ...], out_channels: int) -> np.ndar
     shapes: list[tuple[int, ...]] = []
     for layer in (model.conv1, model.pool1, model.conv2, model.pool2):
         layer.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape)))
-    with torch.no_grad(), single_thread():
+    with torch.no_grad(), one_thread():
         model(torch.zeros(*input_shape))
     return np.array(shapes)
 
