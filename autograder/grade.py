@@ -17,6 +17,10 @@ Output folder (default ``<course>/autograded/<ASSIGNMENT>/``)::
     <student>/<notebook>.ipynb       the executed notebook (outputs, plots)
     <student>/result.json            the full result; its presence means "done" (rerun skips it)
 
+Without ``--db`` (scores go to the course's own gradebook) the executed notebooks are also
+copied to nbgrader's ``<course>/autograded/<student>/<assignment>/``, so formgrader lists the
+submission as autograded and opens it.
+
 A worker killed (kill -9, crash, our bug) is detected by its parent (the answer pipe closes):
 the submission is retried once on a new worker, then reported as "infrastructure failure" —
 never recorded as a zero, and regraded by the next run. Killing the whole run and rerunning
@@ -394,6 +398,19 @@ class WorkerPool:
                 w.close()
 
 
+def _nbgrader_copy(autograded: Path, assignment: str, result: SubmissionResult) -> None:
+    """The executed notebooks (and timestamp.txt) where nbgrader keeps autograded ones."""
+    if result.status not in ("graded", "ungradable"):
+        return
+    dest = autograded / result.student_id / assignment
+    dest.mkdir(parents=True, exist_ok=True)
+    for nb in result.notebooks:
+        if nb.executed_path and Path(nb.executed_path).is_file():
+            shutil.copyfile(nb.executed_path, dest / f"{nb.notebook}.ipynb")
+    if result.timestamp:
+        (dest / "timestamp.txt").write_text(result.timestamp)
+
+
 def _course_settings(root: Path) -> tuple[str, str]:
     """(db_url, course_id) from the course's nbgrader_config.py."""
     db_url = "sqlite:///" + str(root / "gradebook.db")
@@ -530,6 +547,9 @@ def run_grade(args: argparse.Namespace) -> int:
         todo.append(job)
 
     record_failures = []
+    # Recording into the course's own gradebook: also fill nbgrader's autograded/<student>/
+    # <assignment>/ so formgrader counts the submission as autograded and can open it.
+    nbgrader_autograded = None if args.db else root / "autograded"
 
     def finish(result: SubmissionResult) -> None:
         sdir = out / result.student_id
@@ -547,6 +567,8 @@ def run_grade(args: argparse.Namespace) -> int:
                 result, status=record.INFRA, reason=f"not recorded: {exc}"
             )
             return
+        if nbgrader_autograded is not None:
+            _nbgrader_copy(nbgrader_autograded, assignment, result)
         result.write(sdir / RESULT)
         (sdir / WORKER_RESULT).unlink(missing_ok=True)
         final[result.student_id] = result

@@ -82,10 +82,15 @@ def build(course: Path, assignments: list[str], per: int, env: dict) -> dict[str
     return students
 
 
-def stock_scores(course: Path, env: dict) -> dict[str, float]:
+def stock_scores(course: Path, env: dict, students: dict[str, list[str]]) -> dict[str, float]:
+    """Scores from `nbgrader export` (it lists every student for every assignment)."""
     out = course / "stock_export.csv"
     run([str(Path(sys.executable).parent / "nbgrader"), "export", "--to", str(out)], course, env)
-    return {r["student_id"]: float(r["score"]) for r in csv.DictReader(out.open())}
+    return {
+        r["student_id"]: float(r["score"])
+        for r in csv.DictReader(out.open())
+        if r["student_id"] in students.get(r["assignment"], [])
+    }
 
 
 def main() -> int:
@@ -150,7 +155,7 @@ def main() -> int:
                 if r["student"] in students[a]:
                     ours_scores[r["student"]] = float(r["score"] or "nan")
 
-        theirs = stock_scores(course, env)
+        theirs = stock_scores(course, env, students)
         agree = sum(theirs.get(s) == ours_scores.get(s) for s in ours_scores)
         print(f"\nscores agree on {agree}/{len(ours_scores)} submissions")
         for s in sorted(ours_scores):

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder.results import NotebookResult
+from autograder.results import InfrastructureError, NotebookResult
 from autograder.results import TestResult as TR
 from autograder.validate import HIDDEN_BEGIN, grade_id, is_test_cell
 
@@ -156,6 +156,8 @@ def fake_grade_notebook(source_nb, student_nb, workdir, limits, notebook_name, l
     if once and not Path(once).exists():
         Path(once).write_text("killed")
         os.kill(os.getpid(), signal.SIGKILL)
+    if any("SIMULATE_GRADER_BUG" in c.source for c in student_nb.cells):
+        raise InfrastructureError("simulated failure of the grader itself")
     src_tests = {grade_id(c): c for c in source_nb.cells if is_test_cell(c)}
     ns: dict = {}
     tests = []

@@ -146,11 +146,26 @@ def test_zip_of_a_class_gets_exactly_the_honest_scores(course, tmp_path):
     assert exported == {sid: exp for sid, (_, _, exp) in CLASS.items()}
 
 
+def autograded_by_formgrader(course: Path) -> set[str]:
+    """Who formgrader (nbgrader's API) counts as autograded for the assignment."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    return set(api.get_autograded_students(ASSIGNMENT))
+
+
 def test_rerun_skips_finished_and_force_regrades(course, tmp_path):
-    subs = tmp_path / "subs"
+    # the course's own submitted/ folder (nbgrader's exchange), with a timestamp
+    subs = course
     nbgrader_submission(subs, "alice", student_notebook())
     nbgrader_submission(subs, "bob", student_notebook(mul=None))
+    (course / "submitted" / "bob" / ASSIGNMENT / "timestamp.txt").write_text("2026-11-20 10:00:00")
     assert grade(course, subs).returncode == 0
+    assert autograded_by_formgrader(course) == {"alice", "bob"}
+    assert (course / "autograded" / "bob" / ASSIGNMENT / "ex.ipynb").is_file()
     out = course / "autograded" / ASSIGNMENT
     proc = grade(course, subs)
     assert "2 submission(s) already graded" in proc.stderr
@@ -166,6 +181,7 @@ def test_killed_worker_is_retried_then_reported_never_zero(course, tmp_path):
     # the stand-in scorer runs student code in the worker: this kills the worker every time
     killer = student_notebook(add="import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     nbgrader_submission(subs, "mallory", killer)
+    nbgrader_submission(subs, "oscar", student_notebook(add="# SIMULATE_GRADER_BUG\n" + ADD_OK))
     once = tmp_path / "killed-once"
     proc = grade(course, subs, "--workers", "1", env=FAKE | {"FAKE_SCORER_KILL_ONCE": str(once)})
     assert once.exists()  # the first attempt of the first submission died by kill -9 ...
@@ -178,12 +194,17 @@ def test_killed_worker_is_retried_then_reported_never_zero(course, tmp_path):
     # tried, retried, reported
     assert "mallory: worker died (killed by signal 9); see grading.log; retrying" in proc.stderr
     assert "mallory: infrastructure failure: worker died (killed by signal 9)" in proc.stderr
+    assert rows["oscar"]["status"] == "infrastructure failure" and rows["oscar"]["score"] == ""
+    assert "the grader failed (status 3)" in rows["oscar"]["reason"]
+    oscar_log = (course / "autograded" / ASSIGNMENT / "oscar" / "grading.log").read_text()
+    assert oscar_log.count("INFRASTRUCTURE ERROR: simulated failure of the grader itself") == 2
     assert gradebook_scores(course) == {"alice": 10.0}  # not recorded
     out = course / "autograded" / ASSIGNMENT
     assert not (out / "mallory" / "result.json").exists()  # so a rerun retries it
     proc = grade(course, subs)
     assert "1 submission(s) already graded" in proc.stderr
     assert "mallory: infrastructure failure" in proc.stderr and "alice:" not in proc.stderr
+    assert "oscar: infrastructure failure" in proc.stderr
 
 
 def test_kill_9_of_the_whole_run_then_rerun_grades_each_once(course, tmp_path):
