@@ -201,3 +201,15 @@ def stub_source(source: str) -> str:
 def failing(results: dict[str, TestOutcome]) -> set[str]:
     """The grade_ids of the test cells that did not pass."""
     return {gid for gid, outcome in results.items() if not outcome.passed}
+
+
+def numpy_only_namespace(path: str | Path) -> dict:
+    """Execute the notebook's ``numpy-only`` solution cells, in order, in a fresh namespace.
+
+    The caller decides what is importable (e.g. blocks torch) to prove the solutions need none.
+    """
+    namespace: dict = {}
+    for cell in load(path).cells:
+        if "numpy-only" in cell.metadata.get("tags", []):
+            exec(compile(cell.source, grade_id(cell) or "<cell>", "exec"), namespace)  # noqa: S102
+    return namespace

@@ -19,10 +19,7 @@ solution_source = functools.partial(nbs.solution_source, NOTEBOOK)
 def test_solutions_run_without_torch(monkeypatch):
     """numpy-only cells in order, torch blocked; the functions give d2l's known example."""
     monkeypatch.setitem(sys.modules, "torch", None)
-    namespace: dict = {}
-    for cell in nbs.load(NOTEBOOK).cells:
-        if "numpy-only" in cell.metadata.get("tags", []):
-            exec(compile(cell.source, nbs.grade_id(cell), "exec"), namespace)
+    namespace = nbs.numpy_only_namespace(NOTEBOOK)
     x = np.arange(9.0).reshape(3, 3)
     k = np.arange(4.0).reshape(2, 2)
     np.testing.assert_array_equal(namespace["corr2d"](x, k), [[19.0, 25.0], [37.0, 43.0]])

@@ -19,10 +19,7 @@ solution_source = functools.partial(nbs.solution_source, NOTEBOOK)
 
 def test_solutions_run_without_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
-    namespace: dict = {}
-    for cell in nbs.load(NOTEBOOK).cells:
-        if "numpy-only" in cell.metadata.get("tags", []):
-            exec(compile(cell.source, nbs.grade_id(cell), "exec"), namespace)
+    namespace = nbs.numpy_only_namespace(NOTEBOOK)
     assert namespace["padding_amounts"](2, "same") == (0, 1, 0, 1)
     row = np.array([[[[1.0, 2.0, 3.0, 4.0]]]])
     np.testing.assert_array_equal(

@@ -18,10 +18,7 @@ solution_source = functools.partial(nbs.solution_source, NOTEBOOK)
 
 def test_solutions_run_without_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
-    namespace: dict = {}
-    for cell in nbs.load(NOTEBOOK).cells:
-        if "numpy-only" in cell.metadata.get("tags", []):
-            exec(compile(cell.source, nbs.grade_id(cell), "exec"), namespace)
+    namespace = nbs.numpy_only_namespace(NOTEBOOK)
     counts = [namespace["param_count"](6, 12, 3, groups=g) for g in (1, 2, 3, 6)]
     assert counts == [660, 336, 228, 120]
     assert namespace["connectivity"](4, 2, 2).tolist() == [[True, True, False, False]] + [
