@@ -25,6 +25,11 @@ ALLOWED_ERRORS = (ValueError, RuntimeError)
 class CheckFailure(AssertionError):
     """A student's function disagrees with torch. The message is written for the student."""
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython's hook for showing an exception: the student needs the failing case, not a
+        # traceback through the course's comparison code.
+        return [f"CheckFailure: {self}"]
+
 
 def describe_value(value: Any) -> str:
     """Short text for one parameter: arrays by shape, strings quoted, tuples as written."""
