@@ -1,18 +1,23 @@
 """Run the student's cells in a sandboxed kernel and keep it alive for scoring.
 
-:class:`Sandbox` is the grader's handle on one sandbox child (see :mod:`autograder.sandbox`):
-it runs cells (collecting nbformat outputs, capped), looks names up and calls the student's
-functions, all with time limits. Everything the child sends is untrusted: frames are
-size-checked JSON, values go through :func:`autograder.proxy.decode`, and a child that breaks
-the protocol, runs out of time or memory, or dies is killed and reported as dead; later cells
-and calls then fail with that reason (the student's failure, not ours).
+:class:`Sandbox` is the grader's handle on one sandbox (see :mod:`autograder.sandbox`): it copies
+the student's folder into the zygote's spool (regular files only; the copy is the only folder the
+sandbox can write), has the zygote fork the sandbox, holds a pidfd for its kernel, runs cells
+(collecting nbformat outputs, capped), looks names up and calls the student's functions, all with
+time limits. Everything the sandbox sends is untrusted: frames are size-checked JSON, values go
+through :func:`autograder.proxy.decode`, and a sandbox that breaks the protocol, runs out of time
+or memory, or dies is killed and reported as dead; later cells and calls then fail with that
+reason (the student's failure, not ours). :meth:`Sandbox.close` returns only once every process
+of the sandbox is verified gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -22,16 +27,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import proxy
+from autograder import boundary, confine, proxy
 from autograder.results import InfrastructureError
 from autograder.sandbox import (
     UID_BASE,
     Limits,
+    SandboxProcess,
     Zygote,
-    isolation_available,
-    kill_uid,
-    process_state,
-    uid_rss,
+    clean_uid_files,
+    hand_over,
+    uid_processes,
 )
 
 #: Seconds a sandbox may take from fork to "ready" before we call it our failure.
@@ -95,42 +100,95 @@ class Sandbox:
         self.output_left = limits.output
         self.truncated = False
         self.last_watch = 0.0
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.proc: SandboxProcess | None = None
+        self.workdir: Path | None = None
+        self.sock: socket.socket | None = None
+        self.paused = False
+        self.dropped_outputs = 0  # outputs of calls made with show_output=False
+        self.pid = 0
+        self.uid: int | None = None
+        zygote = Zygote.get(torch=not numpy_only)
+        #: seconds spent starting the zygote first (0 when it was warm)
+        self.zygote_seconds = zygote.ensure_started()
         started = time.monotonic()
+        self.mode = zygote.mode
+        self.workdir = Path(zygote.new_folder(workdir))
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = parent
         request = {"limits": asdict(limits), "numpy_only": numpy_only}
         try:
-            self.pid = Zygote.get(torch=not numpy_only).fork(child.fileno(), request)
-        finally:
-            child.close()
-        self.sock = parent
-        self.uid = UID_BASE + self.pid if isolation_available() else os.getuid()
-        self._send({"workdir": str(Path(workdir).resolve())})
-        ready = self._next_frame(started + STARTUP_TIMEOUT)
-        if ready is None or ready.get("type") != "ready":
-            reason = (ready or {}).get("error") or self.dead_reason or "no ready message"
+            try:
+                zygote.fork(child.fileno(), request)
+            finally:
+                child.close()
+            self._take_over(started + STARTUP_TIMEOUT, numpy_only)
+            ready = self._next_frame(started + STARTUP_TIMEOUT)
+            if ready is None or ready.get("type") != "ready":
+                reason = (ready or {}).get("error") or self.dead_reason or "no ready message"
+                raise InfrastructureError(f"the sandbox did not start: {reason}")
+        except BaseException:
             self.close()
-            raise InfrastructureError(f"the sandbox did not start: {reason}")
+            raise
         self.startup_seconds = time.monotonic() - started
+
+    def _take_over(self, until: float, numpy_only: bool) -> None:
+        """Receive the kernel's pidfd, give it a uid and its folder, and tell it to begin."""
+        self.sock.settimeout(max(0.1, until - time.monotonic()))
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.sock, 65536, 1)
+        except (OSError, TimeoutError) as error:
+            raise InfrastructureError(f"the sandbox did not start: {error}") from error
+        finally:
+            self.sock.settimeout(None)
+        self.buffer += data
+        self._parse()
+        spawned = self.frames.pop(0) if self.frames else {}
+        if spawned.get("type") != "spawned" or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise InfrastructureError(
+                f"the sandbox did not start: {spawned.get('error') or 'no pidfd from the zygote'}"
+            )
+        self.proc = SandboxProcess(fds[0], self.mode)
+        self.pid = self.proc.pid
+        if self.mode in ("namespaces", "uid"):
+            uid = gid = UID_BASE + self.pid
+            for stale in uid_processes(uid):  # a uid left behind by a crashed earlier run
+                with contextlib.suppress(OSError):
+                    os.kill(stale, signal.SIGKILL)
+            hand_over(str(self.workdir), uid, gid)
+        elif self.mode == "user-namespaces":
+            uid = gid = confine.INNER_ID
+        else:
+            uid, gid = os.getuid(), os.getgid()
+        self.uid = uid
+        self.proc.uid = uid if self.mode in ("namespaces", "uid") else None
+        groups = []
+        if self.mode == "uid":
+            groups = [boundary.SANDBOX_GID] + ([boundary.NUMPY_ONLY_GID] if numpy_only else [])
+        self._send({"workdir": str(self.workdir), "uid": uid, "gid": gid, "groups": groups})
 
     # -- frames ---------------------------------------------------------------------------------
 
     def _die(self, reason: str) -> None:
         if self.dead_reason is None:
             self.dead_reason = reason
-        kill_uid(self.uid, self.pid)
+        if self.proc is not None:
+            self.proc.kill()
 
     def _watch(self) -> None:
-        """Notice a dead child or a sandbox over its memory limit (all of its processes)."""
-        state = process_state(self.pid)
-        if state in (None, "Z", "X"):
+        """Notice a dead kernel or a sandbox over its memory limit (all of its processes)."""
+        if self.proc is None:
+            return
+        if not self.proc.alive():
             self._die("the kernel died (the process exited or was killed)")
             return
         now = time.monotonic()
-        if now - self.last_watch > 0.5 and isolation_available():
+        if now - self.last_watch > 0.5 and self.mode != "unsafe":
             self.last_watch = now
             # per-process RLIMIT_AS stops one big allocation; this bounds all processes together
             baseline = 0.5 * 1024**3
-            if uid_rss(self.uid) > self.limits.memory + baseline:
+            if self.proc.rss() > self.limits.memory + baseline:
                 self._die(
                     f"killed: the memory limit ({self.limits.memory // 2**20} MiB) was exceeded"
                 )
@@ -202,10 +260,8 @@ class Sandbox:
                     self._die("killed: it did not stop after the time limit")
                     return "timeout", {}
                 interrupted = True
-                try:
-                    os.kill(self.pid, signal.SIGINT)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                if self.proc is not None:
+                    self.proc.signal(signal.SIGINT)
                 until = time.monotonic() + INTERRUPT_GRACE
                 continue
             if frame.get("id") != request_id:
@@ -334,8 +390,13 @@ class Sandbox:
             return "notplain", str(done.get("evalue", ""))[:2000]
         return "dead", f"lookup of {name!r} failed: {done.get('ename')}: {done.get('evalue')}"
 
-    def call(self, name: str, args: Any, kwargs: Any, until: float) -> Any:
-        """Call the student's ``name`` in the sandbox; the result decoded, or an exception."""
+    def call(
+        self, name: str, args: Any, kwargs: Any, until: float, *, show_output: bool = True
+    ) -> Any:
+        """Call the student's ``name`` in the sandbox; the result decoded, or an exception.
+
+        ``show_output=False`` (a hidden test is running) drops what the student's code prints.
+        """
         if self.dead_reason is not None:
             raise proxy.SandboxError(f"cannot call {name}: {self.dead_reason}")
         timeout = until - time.monotonic()
@@ -343,6 +404,9 @@ class Sandbox:
             raise proxy.SandboxTimeout(f"{name} was not called: the test cell's time is up")
 
         def forward(output: Any) -> None:
+            if not show_output:
+                self.dropped_outputs += 1
+                return
             cleaned = self._clean_output(output)
             if cleaned and cleaned["output_type"] == "stream":
                 print(cleaned["text"], end="", file=sys.stdout)
@@ -370,13 +434,44 @@ class Sandbox:
             raise NameError(f"name {name!r} is not defined in your notebook")
         raise proxy.SandboxError(f"{name}: {done.get('ename')}: {done.get('evalue')}")
 
-    def close(self) -> None:
+    def pause(self) -> None:
+        """Stop every process of this sandbox (SIGSTOP, verified) until :meth:`resume`."""
+        if self.paused or self.proc is None or self.dead_reason is not None:
+            return
+        self.paused = True
+        if not self.proc.stop_all():
+            self._die("killed: its processes could not be paused while another sandbox ran")
+
+    def resume(self) -> None:
+        if self.paused and self.proc is not None and self.dead_reason is None:
+            self.proc.continue_all()
+        self.paused = False
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """This sandbox paused for the duration of the block."""
+        was_paused = self.paused
+        self.pause()
         try:
-            self.sock.close()
-        except OSError:
-            pass
-        if getattr(self, "pid", None):
-            kill_uid(self.uid, self.pid)
+            yield
+        finally:
+            if not was_paused:
+                self.resume()
+
+    def close(self) -> None:
+        """Kill the sandbox, verify none of its processes is left, remove its folder."""
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+        if self.proc is not None:
+            self.proc.kill()  # raises InfrastructureError if something survives
+            if self.mode == "uid" and self.uid is not None:
+                clean_uid_files(self.uid)
+            self.proc.close()
+            self.proc = None
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
 
     def __enter__(self) -> Sandbox:
         return self

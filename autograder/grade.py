@@ -96,6 +96,12 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-total-mb", type=float, default=500.0, help="cap on all submissions uncompressed"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="run student code without isolation when this machine allows none (not root, no "
+        "user namespaces): only for submissions you trust",
+    )
 
 
 # ---------------------------------------------------------------- the worker (one submission)
@@ -198,8 +204,12 @@ def grade_one(job: dict, log=print) -> SubmissionResult:
         shutil.copytree(folder, workdir, symlinks=True)
         for stale in workdir.rglob("*.ipynb"):  # the notebook under grading is handed over as nb
             stale.unlink()
+        # the hidden cases' key travels with the job (workers never read the course's secret)
+        extra = {"hidden_key": job["hidden_key"]} if job.get("hidden_key") else {}
         try:
-            res = grade_notebook(v.source_nb, v.student_nb, workdir, limits, v.name, log=log)
+            res = grade_notebook(
+                v.source_nb, v.student_nb, workdir, limits, v.name, log=log, **extra
+            )
         except Ungradable as exc:
             log(f"{v.name}: ungradable: {exc}")
             res = _zero_notebook(v.name, v.source_nb, f"ungradable: {exc}")
@@ -472,6 +482,18 @@ def run_grade(args: argparse.Namespace) -> int:
         limits_spec[name.strip()] = value.strip()
     if limits_spec:
         _limits(limits_spec)  # fail now, not in every worker
+    from autograder import sandbox
+    from autograder.secret import assignment_key
+
+    if args.unsafe_no_sandbox:
+        sandbox.allow_unsafe()  # inherited by the workers
+    refused = sandbox.refusal() if not os.environ.get(SCORER_ENV) else None
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
+    # without namespaces the sandbox uid must not read these (with them they are never bound)
+    sandbox.protect(root, out, Path(args.submissions))
+    hidden_key = assignment_key(root, assignment)
 
     lock = open(out / ".lock", "w")  # noqa: SIM115
     try:
@@ -541,6 +563,7 @@ def run_grade(args: argparse.Namespace) -> int:
             "limits": limits_spec,
             "timestamp": st.timestamp,
             "problems": st.problems,
+            "hidden_key": hidden_key,
         }
         job_path = sdir / ".job.json"
         job_path.write_text(json.dumps(job))

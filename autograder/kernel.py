@@ -4,6 +4,10 @@ Runs inside the isolated child process (see :mod:`autograder.sandbox`), after th
 are dropped. Nothing here is trusted by the grader: the student's code shares this process and
 may replace any of it. The grader only believes plain-data frames, decoded on its side.
 
+The IPython shell is made once in the zygote (:func:`prepare`, ~0.1 s) before any fork, so every
+sandbox starts with a pristine copy of it; its display hooks write to the channel of whichever
+sandbox the process became (:func:`serve`).
+
 Requests (grader -> sandbox), one JSON frame each, with an ``id``:
   ``{"op": "run", "code": str}``           run a cell like a kernel; streams ``output`` frames
   ``{"op": "lookup", "name": str}``        what the name is: function / value / missing
@@ -24,6 +28,9 @@ import traceback
 from autograder import proxy
 
 _current_id = 0
+#: The grader's channel of this sandbox (set by serve) and the shell prepared in the zygote.
+_channel: Channel | None = None
+_shell = None
 
 
 class Channel:
@@ -112,7 +119,12 @@ class CappedStream:
         raise OSError("no file descriptor in the grading sandbox")
 
 
-def _make_shell(channel: Channel):
+def _send(message: dict) -> None:
+    if _channel is not None:
+        _channel.send(message)
+
+
+def _make_shell():
     from IPython.core.displayhook import DisplayHook
     from IPython.core.displaypub import DisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
@@ -123,7 +135,7 @@ def _make_shell(channel: Channel):
             sys.stdout.flush()
             sys.stderr.flush()
             output = {"output_type": "display_data", "data": data, "metadata": metadata or {}}
-            channel.send({"id": _current_id, "type": "output", "output": output})
+            _send({"id": _current_id, "type": "output", "output": output})
 
         def clear_output(self, wait=False):
             pass
@@ -140,7 +152,7 @@ def _make_shell(channel: Channel):
                 "data": format_dict,
                 "metadata": md_dict or {},
             }
-            channel.send({"id": _current_id, "type": "output", "output": output})
+            _send({"id": _current_id, "type": "output", "output": output})
 
         def finish_displayhook(self):
             pass
@@ -155,7 +167,7 @@ def _make_shell(channel: Channel):
                 "evalue": str(evalue)[:10000],
                 "traceback": [str(line)[:10000] for line in stb][:200],
             }
-            channel.send({"id": _current_id, "type": "output", "output": output})
+            _send({"id": _current_id, "type": "output", "output": output})
 
     config = Config()
     config.HistoryManager.enabled = False  # no history thread, no sqlite file
@@ -172,16 +184,24 @@ def _make_shell(channel: Channel):
     return shell
 
 
+def prepare() -> None:
+    """Make the shell now (in the zygote), so that each sandbox forks with one ready."""
+    global _shell
+    if _shell is None:
+        _shell = _make_shell()
+
+
 def serve(sock: socket.socket, output_cap: int) -> None:
     """Answer the grader's requests until it hangs up. Never returns normally."""
-    global _current_id
-    channel = Channel(sock)
+    global _current_id, _channel
+    channel = _channel = Channel(sock)
     budget = [output_cap]
     out = CappedStream(channel, "stdout", budget)
     err = CappedStream(channel, "stderr", budget)
     sys.stdout, sys.stderr = out, err
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    shell = _make_shell(channel)
+    prepare()
+    shell = _shell
     channel.send({"id": 0, "type": "ready", "pid": os.getpid(), "uid": os.getuid()})
     while True:
         try:

@@ -1,56 +1,72 @@
-"""Process isolation for student code: limits, namespaces, an unprivileged user, a zygote.
+"""Sandboxes for student code: the isolation mode, the warm zygote, and control of one sandbox.
 
-A *zygote* is a long-lived helper process (started once per grader process) that imports
-numpy, IPython, matplotlib (and, for the full sandbox, torch and torchvision) once and then forks
-one child per notebook. Each child, before any student code runs:
+**The boundary.** A *zygote* is a long-lived process (one per grader process and variant) that
+imports numpy, IPython, matplotlib (and, for the full variant, torch, torchvision and the course)
+once, makes the IPython shell, and then forks one sandbox per notebook. With namespaces the zygote
+runs inside **bubblewrap** (``bwrap --die-with-parent --new-session``, no network, its own PID,
+IPC, UTS and mount namespaces), whose file system holds only :func:`autograder.boundary.layout`
+(system libraries, the interpreter and its standard library, the venv's site-packages, the
+``course`` and ``autograder`` packages; all read-only) plus a private *spool* directory in which
+the grader puts each student's folder. Not the course root, ``source/``, the gradebook, the
+output folder, other students, or the base interpreter's site-packages. The numpy-only variant
+has its own zygote, boundary and spool, with torch's packages covered.
 
-1. leaves the zygote's sockets behind and keeps only its own channel to the grader;
-2. enters new mount, network, IPC and UTS namespaces (``unshare``): the network namespace has
-   no interface but a downed loopback, so there is no network at all;
-3. builds a new root file system on a tmpfs holding read-only binds of the system (/usr, /etc),
-   the Python installation, the venv and the ``course`` package, plus the student's scratch
-   folder read-write, and ``chroot``s into it. The course root, ``source/``, the gradebook,
-   other students' folders and the rest of the disk are simply not there. In the
-   ``numpy_only`` variant the torch/torchvision package folders are also covered by empty
-   tmpfs mounts and an import hook refuses ``torch`` with a clear message;
-4. sets rlimits (address space = the zygote's own mappings + ``Limits.memory``, processes,
-   file size, no core dumps), drops to a uid of its own (``UID_BASE + pid``; no groups;
-   no_new_privs), so RLIMIT_NPROC bounds a fork bomb per student and students cannot signal or
-   ptrace each other;
-5. serves the grader over the channel (:mod:`autograder.kernel`).
+**One sandbox** (:mod:`autograder.confine`): a zygote child makes new PID, mount, network, IPC and
+UTS namespaces and forks the student's kernel as PID 1 of the new PID namespace; the grader holds
+a pidfd for it. The kernel builds a private root with only its own folder (a copy made by the
+grader, regular files only) writable, ``pivot_root``s, drops to a private uid, drops every
+capability and sets ``no_new_privs``. Ending a sandbox means SIGKILL to that pidfd: the kernel of
+the machine kills everything in the namespace. No helper process of the sandbox's uid ever runs.
 
-The grader kills a sandbox by killing every process of its uid (``kill -9 -1`` as that uid),
-which also reaps anything the student forked. Without root (a developer's laptop) the child
-falls back to limits only (no namespaces, no chroot, no uid switch); ``isolation_available()``
-says which mode is active.
+**Modes** (:func:`isolation`), probed once per process:
+
+- ``namespaces`` (root with CAP_SYS_ADMIN): bubblewrap without a user namespace keeps the
+  capabilities the zygote's children need; a student gets a host uid of its own
+  (``UID_BASE + pid``) and a fresh ``/proc`` of its PID namespace.
+- ``user-namespaces`` (root without CAP_SYS_ADMIN, as in a container, or a user with user
+  namespaces): bubblewrap in a user namespace; each sandbox adds a user namespace mapping one
+  private uid, and gets no ``/proc`` at all (a new one cannot be mounted there).
+- ``uid`` (root without namespaces, or ``AUTOGRADER_ISOLATION=off``): no bubblewrap; the kernel
+  switches to a private uid whose groups POSIX ACLs deny the course root, the grader's folders
+  and the base interpreter's packages (:func:`autograder.boundary.lock_down`); every process of
+  that uid is killed and verified gone when the sandbox ends.
+- ``unsafe`` (no root, no user namespaces): student code would run as the grader's own user.
+  Refused unless explicitly allowed (``--unsafe-no-sandbox``, :data:`UNSAFE_ENV`).
+
+The numpy-only sandbox never runs while its torch sandbox does: the grader stops every process
+of the torch sandbox (SIGSTOP, verified) around every numpy-only operation (:meth:`Sandbox
+frozen <SandboxProcess.stop_all>`), so no channel between them, not even a covert one through a
+shared file's lock or inotify events, can carry an answer.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
+import itertools
 import json
 import os
-import resource
+import secrets
+import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
+from autograder import boundary, confine
 from autograder.results import InfrastructureError
 
-#: Sandbox uids are UID_BASE + the child's pid: unique among live sandboxes, owned by nobody.
+#: Sandbox uids are UID_BASE + the kernel's host pid: unique among live sandboxes, owned by nobody.
 UID_BASE = 10_000_000
-#: Mount point (empty dir) each child mounts its private root on, inside its own namespace.
-ROOT_MOUNTPOINT = "/tmp/.autograder-sandbox-root"
-#: Packages hidden from numpy-only sandboxes.
-TORCH_PACKAGES = ("torch", "torchvision", "torchaudio", "functorch", "torchgen", "torchvision.libs")
+#: ``off`` forces the no-namespace mode (``uid`` as root).
+MODE_ENV = "AUTOGRADER_ISOLATION"
+#: ``1`` allows running student code without any isolation (``--unsafe-no-sandbox``).
+UNSAFE_ENV = "AUTOGRADER_UNSAFE_NO_SANDBOX"
 THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -59,6 +75,8 @@ THREAD_ENV = {
     "VECLIB_MAXIMUM_THREADS": "1",
     "TORCH_NUM_THREADS": "1",
 }
+#: Seconds a zygote may take to import torch & co. on a loaded machine.
+ZYGOTE_START_TIMEOUT = 300.0
 
 
 @dataclass
@@ -77,222 +95,220 @@ class Limits:
         return json.dumps(asdict(self))
 
 
-_PROBE = """
-import ctypes, ctypes.util, sys
-libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-# CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET, then a private tmpfs mount.
-if libc.unshare(ctypes.c_int(0x20000 | 0x4000000 | 0x8000000 | 0x40000000)) != 0:
-    sys.exit(1)
-if libc.mount(b"none", b"/", None, ctypes.c_ulong(16384 | (1 << 18)), None) != 0:
-    sys.exit(2)
-if libc.mount(b"tmpfs", b"/mnt", b"tmpfs", ctypes.c_ulong(0), None) != 0:
-    sys.exit(3)
-"""
+# -- which isolation this machine allows --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Isolation:
+    mode: str  # "namespaces" | "user-namespaces" | "uid" | "unsafe"
+    why: str  # how it was decided, for logs and error messages
+    bwrap: str | None = None
+
+
+def _probe(bwrap: str, mode: str) -> str | None:
+    """None when a sandbox of ``mode`` works here, else what went wrong."""
+    entries = boundary.layout(numpy_only=False)
+    with tempfile.TemporaryDirectory(prefix="autograder-probe-") as spool:
+        cmd = boundary.bwrap_command(
+            bwrap, entries, spool, mode == "user-namespaces", {"PATH": "/usr/bin:/bin"}
+        )
+        cmd += [sys.executable, "-I", "-m", "autograder.confine", mode]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return str(error)
+    if proc.returncode == 0:
+        return None
+    return (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
 
 
 @functools.lru_cache(maxsize=1)
-def isolation_available() -> bool:
-    """True when we can use namespaces, chroot and a separate uid.
-
-    Being root is not enough: a container without CAP_SYS_ADMIN (e.g. a default Docker or a
-    Gradescope image) refuses unshare and mount. A throwaway child tries both, so such a machine
-    falls back to limits only instead of failing every submission. AUTOGRADER_ISOLATION=off
-    forces the fallback.
-    """
-    if os.environ.get("AUTOGRADER_ISOLATION", "").lower() in ("off", "0", "no"):
-        return False
-    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
-        return False
-    try:
-        probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
-
-# -- inside the child ---------------------------------------------------------------------------
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND = 1, 2, 4, 32, 4096
-MS_REC, MS_PRIVATE = 16384, 1 << 18
-PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE, PR_SET_PDEATHSIG = 38, 4, 1
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET = 0x20000, 0x4000000, 0x8000000, 0x40000000
-
-
-def _unshare(flags: int) -> None:
-    if _libc.unshare(ctypes.c_int(flags)) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"unshare: {os.strerror(errno)}")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None):
-    result = _libc.mount(
-        None if source is None else source.encode(),
-        target.encode(),
-        None if fstype is None else fstype.encode(),
-        ctypes.c_ulong(flags),
-        None if data is None else data.encode(),
-    )
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"mount {source} -> {target}: {os.strerror(errno)}")
-
-
-def _bind(source: str, newroot: str, *, writable: bool = False) -> None:
-    source = os.path.abspath(source)
-    target = newroot + source
-    if os.path.islink(source):
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if not os.path.lexists(target):
-            os.symlink(os.readlink(source), target)
-        return
-    if not os.path.exists(source):
-        return
-    if os.path.isdir(source):
-        os.makedirs(target, exist_ok=True)
+def isolation() -> Isolation:
+    """The strongest isolation this machine allows (probed once per process)."""
+    root = os.geteuid() == 0
+    if os.environ.get(MODE_ENV, "").lower() in ("off", "0", "no", "uid"):
+        if root:
+            return Isolation("uid", f"{MODE_ENV}=off: a private uid, no namespaces")
+        return Isolation("unsafe", f"{MODE_ENV}=off and not root: no private uid either")
+    if not sys.platform.startswith("linux"):
+        return Isolation("unsafe", "not Linux: no namespaces, no private uids")
+    bwrap = shutil.which("bwrap")
+    problems = []
+    if bwrap is None:
+        problems.append("bubblewrap (bwrap) is not installed (apt-get install bubblewrap)")
     else:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if not os.path.exists(target):
-            open(target, "w").close()
-    flags = MS_BIND | MS_REC
-    _mount(source, target, None, flags, None)
-    if not writable:
-        _mount(None, target, None, flags | MS_REMOUNT | MS_RDONLY | MS_NOSUID, None)
-
-
-def visible_paths() -> list[str]:
-    """System and Python paths the sandbox may read (read-only)."""
-    import importlib.util
-
-    paths = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc"]
-    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
-        paths.append(prefix)
-    paths.append(os.path.dirname(os.path.realpath(sys.executable)))
-    spec = importlib.util.find_spec("course")
-    if spec is not None and spec.submodule_search_locations:
-        paths.extend(os.path.realpath(p) for p in spec.submodule_search_locations)
-    for entry in sys.path:
-        if entry and os.path.isdir(entry) and "site-packages" in entry:
-            paths.append(os.path.realpath(entry))
-    out: list[str] = []
-    for path in sorted(set(map(os.path.abspath, paths)), key=len):
-        if not any(os.path.commonpath([path, kept]) == kept for kept in out if kept != "/"):
-            out.append(path)
-    return out
-
-
-def _hidden_torch_dirs() -> list[str]:
-    out = []
-    for entry in sys.path:
-        if entry and "site-packages" in entry:
-            for name in TORCH_PACKAGES:
-                candidate = os.path.join(os.path.realpath(entry), name)
-                if os.path.isdir(candidate):
-                    out.append(candidate)
-    return out
-
-
-def _build_root(workdir: str, numpy_only: bool) -> None:
-    newroot = ROOT_MOUNTPOINT
-    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-    _mount("sandbox", newroot, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
-    # scratch tmpfs first, so that a workdir under /tmp is bound on top of them, not hidden
-    for sub, size in (("/dev/shm", "64m"), ("/tmp", "64m")):
-        os.makedirs(newroot + sub, exist_ok=True)
-        _mount("sandbox", newroot + sub, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
-    for dev in ("null", "zero", "full", "random", "urandom"):
-        _bind("/dev/" + dev, newroot, writable=True)
-    for path in visible_paths():
-        _bind(path, newroot)
-    _bind(workdir, newroot, writable=not numpy_only)
-    os.makedirs(newroot + "/proc", exist_ok=True)
-    try:  # a procfs of our own that shows only the sandbox uid's processes
-        _mount("proc", newroot + "/proc", "proc", MS_NOSUID | MS_NODEV, "hidepid=invisible")
-    except OSError:
-        _mount("/proc", newroot + "/proc", None, MS_BIND | MS_REC, None)
-    if numpy_only:
-        for path in _hidden_torch_dirs():
-            if os.path.isdir(newroot + path):
-                _mount("hidden", newroot + path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-    os.chroot(newroot)
-
-
-def isolate(workdir: str, limits: Limits, numpy_only: bool, zygote_pid: int) -> int:
-    """Turn the current (forked) process into a sandbox for ``workdir``. Returns its uid."""
-    uid = UID_BASE + os.getpid()
-    workdir = os.path.realpath(workdir)
-    root = isolation_available()
-    # The numpy-only sandbox shares the folder read-only (the main sandbox owns it) and keeps
-    # its HOME/TMPDIR on the private /tmp tmpfs of its new root.
-    private = numpy_only and root
-    home = "/tmp/.home" if private else os.path.join(workdir, ".home")
-    tmp = "/tmp/.tmp" if private else os.path.join(workdir, ".tmp")
-    env = {
-        "HOME": home,
-        "TMPDIR": tmp,
-        "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
-        "IPYTHONDIR": os.path.join(home, ".ipython"),
-        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        **THREAD_ENV,
-    }
-    if os.environ.get("COURSE_OFFLINE"):
-        env["COURSE_OFFLINE"] = os.environ["COURSE_OFFLINE"]
-    os.environ.clear()
-    os.environ.update(env)
-    if not private:
-        for path in (home, tmp):
-            os.makedirs(path, exist_ok=True)
+        for mode in ("namespaces", "user-namespaces") if root else ("user-namespaces",):
+            problem = _probe(bwrap, mode)
+            if problem is None:
+                return Isolation(mode, f"bubblewrap ({mode})", bwrap)
+            problems.append(f"{mode}: {problem}")
     if root:
-        if not private:
-            for dirpath, dirnames, filenames in os.walk(workdir):
-                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                    os.lchown(name, uid, uid)
-        _unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
-        _build_root(workdir, numpy_only)
-        if private:
-            for path in (home, tmp):
-                os.makedirs(path, exist_ok=True)
-                os.chown(path, uid, uid)
-    os.chdir(workdir)
-    baseline = _vm_size()
-    resource.setrlimit(resource.RLIMIT_AS, (baseline + limits.memory,) * 2)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size,) * 2)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
-    if root:
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-        _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-    # die with the zygote (set after the uid change, which clears it); the zygote in turn
-    # kills its sandboxes' uids and exits when the grader goes away
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != zygote_pid:
-        os._exit(72)
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    devnull = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    if numpy_only:
-        install_torch_blocker()
-    return uid if root else os.getuid()
+        return Isolation("uid", "no namespaces (" + "; ".join(problems) + "): a private uid")
+    return Isolation("unsafe", "not root and no user namespaces (" + "; ".join(problems) + ")")
 
 
-def _vm_size() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
+def isolation_mode() -> str:
+    return isolation().mode
+
+
+def isolation_available() -> bool:
+    """True when student code runs isolated from the grader (any mode but ``unsafe``)."""
+    return isolation().mode != "unsafe"
+
+
+def unsafe_allowed() -> bool:
+    return os.environ.get(UNSAFE_ENV) == "1"
+
+
+def allow_unsafe() -> None:
+    """Permit the ``unsafe`` mode in this process and the workers it starts."""
+    os.environ[UNSAFE_ENV] = "1"
+
+
+def refusal() -> str | None:
+    """Why student code may not run here (None when it may)."""
+    info = isolation()
+    if info.mode != "unsafe" or unsafe_allowed():
+        return None
+    return (
+        f"cannot isolate student code on this machine: {info.why}. Student code would run as "
+        "your own user and could read the course's solutions and hidden tests, change files and "
+        "reach the network. Install bubblewrap and allow user namespaces, or run the grader as "
+        "root (a container is enough), or pass --unsafe-no-sandbox if you trust every submission"
+    )
+
+
+# -- what the no-namespace mode must keep from the sandbox --------------------------------------
+
+#: Folders no sandbox may read, os.pathsep-separated (inherited by worker processes).
+PROTECT_ENV = "AUTOGRADER_PROTECTED"
+_protect_lock = threading.Lock()
+
+
+def protect(*paths) -> None:
+    """Folders no sandbox may read (without namespaces: ACLs; with them they are never bound).
+
+    The course root is always protected; the grader adds its output and submissions folders.
+    Recorded in the environment, so that the workers this process starts inherit them.
+    """
+    with _protect_lock:
+        known = [p for p in os.environ.get(PROTECT_ENV, "").split(os.pathsep) if p]
+        for path in paths:
+            if path is not None and os.path.realpath(path) not in known:
+                known.append(os.path.realpath(path))
+        os.environ[PROTECT_ENV] = os.pathsep.join(known)
+
+
+def _protected_paths() -> list[str]:
+    from autograder.course import course_root
+
+    protect(course_root())
+    return [p for p in os.environ[PROTECT_ENV].split(os.pathsep) if p]
+
+
+# -- the zygote ---------------------------------------------------------------------------------
+
+PRELOAD_BASE = ["numpy", "IPython", "matplotlib", "matplotlib.pyplot", "matplotlib_inline"]
+PRELOAD_TORCH = ["torch", "torchvision", "course", "course.checks"]
+
+
+def _preload(modules: list[str]) -> None:
+    import importlib
+
+    import matplotlib
+
+    matplotlib.use("module://matplotlib_inline.backend_inline")
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional module only costs speed
+            pass
+    from autograder import kernel
+
+    kernel.prepare()
+
+
+def zygote_main(control_fd: int) -> None:
+    """Loop: receive (request, channel fd), fork a sandbox, reply; exit when the grader goes."""
+    control = socket.socket(fileno=control_fd)
+    config = json.loads(control.makefile("rb").readline())
+    os.environ.update(THREAD_ENV)
+    _preload(PRELOAD_BASE + (PRELOAD_TORCH if config["torch"] else []))
+    if config["torch"]:
+        import torch
+
+        torch.set_num_threads(1)
+    if config["mode"] in ("uid", "unsafe"):
+        confine._libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to us
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    control.sendall(b'{"ready": true}\n')
+    while True:
+        try:
+            message, fds, _flags, _addr = socket.recv_fds(control, 65536, 4)
+        except InterruptedError:
+            continue
+        except OSError:
+            message, fds = b"", []
+        if not message:  # the grader is gone: so must be everything it started
+            if config["mode"] in ("uid", "unsafe"):
+                _kill_descendants(os.getpid())
+            os._exit(0)
+        request = json.loads(message)
+        if not fds:
+            control.sendall(b'{"error": "no channel fd"}\n')
+            continue
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                control.close()
+                _child(fds[0], request, config)
+            finally:
+                os._exit(70)
+        for fd in fds:
+            os.close(fd)
+        control.sendall(json.dumps({"forked": pid}).encode() + b"\n")
+
+
+def _child(channel_fd: int, request: dict, config: dict) -> None:
+    """The spawner: namespaces, then the kernel (see :mod:`autograder.confine`)."""
+    from autograder import kernel, proxy
+
+    sock = socket.socket(fileno=channel_fd)
+
+    def fail(error: BaseException) -> None:
+        message = {"id": 0, "type": "isolation_failed", "error": f"{type(error).__name__}: {error}"}
+        try:
+            sock.sendall(proxy.pack_frame(message))
+        except OSError:
+            pass
+        os._exit(71)
+
+    def kernel_main() -> None:
+        limits = Limits(**request["limits"])
+        try:
+            sock.settimeout(30)
+            setup = kernel.Channel(sock).recv()
+            sock.settimeout(None)
+            if not setup or type(setup.get("workdir")) is not str:
+                raise RuntimeError("no setup received from the grader")
+            confine.enter(config, setup, limits, sock.fileno())
+            if request.get("numpy_only"):
+                install_torch_blocker()
+        except BaseException as error:  # noqa: BLE001 - reported as an infrastructure failure
+            fail(error)
+        kernel.serve(sock, limits.output)
+        os._exit(0)
+
+    try:
+        confine.spawn(sock, config["mode"], kernel_main)
+    except BaseException as error:  # noqa: BLE001
+        fail(error)
+    os._exit(0)
 
 
 class _TorchBlocker:
-    """Meta-path finder refusing torch in numpy-only exercises (the files are hidden as well)."""
+    """Meta-path finder refusing torch in numpy-only exercises (its files are not there either)."""
 
     def find_spec(self, fullname, path=None, target=None):
         top = fullname.split(".")[0]
@@ -312,99 +328,12 @@ def install_torch_blocker() -> None:
     sys.meta_path.insert(0, _TorchBlocker())
 
 
-# -- zygote -------------------------------------------------------------------------------------
-
-PRELOAD_BASE = ["numpy", "IPython", "matplotlib", "matplotlib.pyplot", "matplotlib_inline"]
-PRELOAD_TORCH = ["torch", "torchvision", "course", "course.checks"]
-
-
-def _preload(modules: list[str]) -> None:
-    import importlib
-
-    import matplotlib
-
-    matplotlib.use("module://matplotlib_inline.backend_inline")
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a missing optional module only costs speed
-            pass
-    import IPython.core.interactiveshell  # noqa: F401
-
-    import autograder.kernel  # noqa: F401 - the child's server, loaded before any fork
-
-
-def zygote_main(control_fd: int, torch: bool) -> None:
-    """Loop: receive (request, channel fd), fork a sandbox child, reply with its pid."""
-    os.environ.update(THREAD_ENV)
-    _preload(PRELOAD_BASE + (PRELOAD_TORCH if torch else []))
-    if torch:
-        import torch as _torch
-
-        _torch.set_num_threads(1)
-    os.makedirs(ROOT_MOUNTPOINT, mode=0o755, exist_ok=True)
-    control = socket.socket(fileno=control_fd)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    control.sendall(b'{"ready": true}\n')
-    children: set[int] = set()
-    while True:
-        try:
-            message, fds, _flags, _addr = socket.recv_fds(control, 65536, 4)
-        except InterruptedError:
-            continue
-        except OSError:
-            message, fds = b"", []
-        if not message:  # the grader is gone: so must be everything it started
-            for pid in children:
-                if process_state(pid) not in (None, "Z"):
-                    kill_uid(UID_BASE + pid, pid)
-            os._exit(0)
-        children = {pid for pid in children if process_state(pid) not in (None, "Z")}
-        request = json.loads(message)
-        if not fds:
-            control.sendall(json.dumps({"error": "no channel fd"}).encode() + b"\n")
-            continue
-        channel_fd = fds[0]
-        zygote_pid = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                control.close()
-                _child(channel_fd, request, zygote_pid)
-            finally:
-                os._exit(70)
-        children.add(pid)
-        os.close(channel_fd)
-        control.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-
-
-def _child(channel_fd: int, request: dict, zygote_pid: int) -> None:
-    from autograder import kernel
-
-    sock = socket.socket(fileno=channel_fd)
-    limits = Limits(**request["limits"])
-    try:
-        # the workdir comes over the channel, never through the zygote, so no zygote memory
-        # (copied into every later child) holds another student's folder name
-        sock.settimeout(30)
-        first = kernel.Channel(sock).recv()
-        sock.settimeout(None)
-        if not first or type(first.get("workdir")) is not str:
-            raise RuntimeError("no workdir received")
-        isolate(first["workdir"], limits, bool(request.get("numpy_only")), zygote_pid)
-    except BaseException as error:  # noqa: BLE001 - reported as an infrastructure failure
-        from autograder import proxy
-
-        message = {"id": 0, "type": "isolation_failed", "error": f"{type(error).__name__}: {error}"}
-        sock.sendall(proxy.pack_frame(message))
-        os._exit(71)
-    kernel.serve(sock, limits.output)
-    os._exit(0)
-
-
 class Zygote:
-    """Client handle to a zygote process (one per grader process and variant, started lazily)."""
+    """Client handle to a zygote process (one per grader process and variant, started lazily).
+
+    ``Zygote.get(torch).ensure_started()`` (or :func:`prewarm`) starts it ahead of time; any
+    thread may use it (forks are serialized by ``lock``).
+    """
 
     _instances: dict[bool, Zygote] = {}
     _class_lock = threading.Lock()
@@ -415,6 +344,9 @@ class Zygote:
         self.process: subprocess.Popen | None = None
         self.control: socket.socket | None = None
         self.reader = None
+        self.spool: str | None = None
+        self.mode = ""
+        self.counter = itertools.count(1)
 
     @classmethod
     def get(cls, torch: bool) -> Zygote:
@@ -430,19 +362,61 @@ class Zygote:
                 zygote.stop()
             cls._instances.clear()
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ensure_started(self) -> float:
+        """Start the zygote unless it runs; the seconds that took (0.0 when it was warm)."""
+        with self.lock:
+            if self.alive():
+                return 0.0
+            started = time.monotonic()
+            self._start()
+            return time.monotonic() - started
+
+    def _config(self, info: Isolation) -> dict:
+        entries = boundary.layout(numpy_only=not self.torch)
+        config = {"mode": info.mode, "torch": self.torch, "layout": entries, "staged": {}}
+        if info.mode == "uid":
+            py = boundary.python_paths()
+            needed = boundary.readable_paths(entries)
+            hidden = [e[1] for e in entries if e[0] == "cover" and e[1] not in py["base_site"]]
+            boundary.lock_down(_protected_paths(), needed, hidden)
+            writable = boundary.world_writable(py["packages"])
+            if writable:
+                raise InfrastructureError(
+                    f"the sandbox could change the grader's code: {writable[:5]} are writable "
+                    "by every user (chmod o-w them)"
+                )
+            staging = os.path.join(self.spool, ".python")
+            os.makedirs(staging, mode=0o755)
+            config["staged"] = boundary.stage_unreachable(py["stdlib"], staging)
+        return config
+
     def _start(self) -> None:
+        info = isolation()
+        if info.mode == "unsafe" and not unsafe_allowed():
+            raise InfrastructureError(refusal())
+        self.stop()
+        self.mode = info.mode
+        self.spool = tempfile.mkdtemp(prefix="autograder-sandboxes-")
+        os.chmod(self.spool, 0o711)  # sandboxes pass through; none can list the others
+        config = self._config(info)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        # a minimal environment: /proc/<pid>/environ of every sandbox shows the zygote's
-        keep = ("PATH", "LANG", "LC_ALL", "COURSE_OFFLINE", "PYTHONPATH", "TZ")
-        env = {k: v for k, v in os.environ.items() if k in keep}
-        env.update(THREAD_ENV, HOME="/nonexistent", MPLBACKEND="agg")
+        env = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TZ")}
+        env.update(THREAD_ENV, HOME="/tmp", MPLBACKEND="agg", MPLCONFIGDIR="/tmp/.matplotlib")
+        env.update(PATH="/usr/bin:/bin", PYTHONDONTWRITEBYTECODE="1")
+        if os.environ.get("COURSE_OFFLINE"):
+            env["COURSE_OFFLINE"] = os.environ["COURSE_OFFLINE"]
+        code = f"from autograder.sandbox import zygote_main; zygote_main({child.fileno()})"
+        cmd = [sys.executable, "-I", "-c", code]
+        if info.mode in confine.MODES_WITH_NAMESPACES:
+            user_ns = info.mode == "user-namespaces"
+            cmd = (
+                boundary.bwrap_command(info.bwrap, config["layout"], self.spool, user_ns, env) + cmd
+            )
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from autograder.sandbox import zygote_main; "
-                f"zygote_main({child.fileno()}, {self.torch})",
-            ],
+            cmd,
             pass_fds=[child.fileno()],
             env=env,
             stdin=subprocess.DEVNULL,
@@ -451,31 +425,46 @@ class Zygote:
         child.close()
         self.control = parent
         self.reader = parent.makefile("rb")
-        parent.settimeout(120)
-        line = self.reader.readline()
+        parent.sendall(json.dumps(config).encode() + b"\n")
+        parent.settimeout(ZYGOTE_START_TIMEOUT)
+        try:
+            line = self.reader.readline()
+        except OSError:
+            line = b""
         parent.settimeout(None)
         if not line.startswith(b'{"ready"'):
             self.stop()
-            raise InfrastructureError("the sandbox zygote did not start")
+            raise InfrastructureError(f"the sandbox zygote did not start ({info.why})")
 
-    def fork(self, channel_fd: int, request: dict) -> int:
-        """Start one sandbox child serving ``channel_fd``; returns its pid."""
+    def new_folder(self, workdir) -> str:
+        """A fresh folder in the spool holding a copy of ``workdir``'s regular files."""
+        if self.spool is None:
+            raise InfrastructureError("the sandbox zygote is not running")
+        name = f"{next(self.counter)}-{secrets.token_hex(4)}"
+        folder = os.path.join(self.spool, name)
+        os.mkdir(folder, 0o700)
+        _copy_regular_files(os.fspath(workdir), folder)
+        return folder
+
+    def fork(self, channel_fd: int, request: dict) -> None:
+        """Have the zygote start one sandbox on ``channel_fd`` (it answers there)."""
         with self.lock:
             for attempt in range(2):
                 try:
-                    if self.process is None or self.process.poll() is not None:
-                        self._start()
+                    if not self.alive():
+                        raise OSError("the zygote is not running")
                     socket.send_fds(self.control, [json.dumps(request).encode()], [channel_fd])
-                    self.control.settimeout(30)
-                    line = self.reader.readline()
+                    self.control.settimeout(60)
+                    reply = json.loads(self.reader.readline())
                     self.control.settimeout(None)
-                    reply = json.loads(line)
-                    return int(reply["pid"])
+                    if "forked" not in reply:
+                        raise ValueError(reply)
+                    return
                 except (OSError, ValueError, KeyError) as error:
-                    self.stop()
                     if attempt:
+                        self.stop()
                         raise InfrastructureError(f"sandbox zygote failed: {error}") from error
-        raise InfrastructureError("sandbox zygote failed")
+                    self._start()
 
     def stop(self) -> None:
         if self.control is not None:
@@ -483,49 +472,92 @@ class Zygote:
             self.control = None
         if self.process is not None:
             try:
+                self.process.wait(5)  # it exits on EOF, taking its sandboxes with it
+            except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
             self.process = None
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
+            self.spool = None
 
 
-def kill_uid(uid: int, pid: int) -> None:
-    """SIGKILL the sandbox: as root every process of its private uid, else its main pid.
+def prewarm(variants=(True, False)) -> None:
+    """Start the zygotes now (e.g. in a worker while its first job is on the way)."""
+    for torch in variants:
+        Zygote.get(torch).ensure_started()
 
-    Never signals a pid that may have been reused by an unrelated process: as root only
-    processes of the sandbox's own uid are hit; without root only a zygote child.
-    """
-    if not isolation_available() or uid < UID_BASE:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                if b"zygote_main" in cmdline.read():
-                    os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        return
-    kill = shutil.which("kill") or "/bin/kill"
-    for _ in range(5):
-        if not os.path.exists(kill):  # no kill(1): one by one (a fork bomb may need rounds)
-            for victim in uid_processes(uid):
-                try:
-                    os.kill(victim, signal.SIGKILL)
-                except OSError:
-                    pass
-        else:
-            # kill(-1) as the sandbox uid reaches all of its processes (not ours, not others')
-            subprocess.run(
-                [kill, "-9", "-1"],
-                user=uid,
-                group=uid,
-                extra_groups=[],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                check=False,
-            )
-        if not uid_processes(uid):
-            return
-        time.sleep(0.05)
+
+def _copy_regular_files(src: str, dst: str) -> None:
+    """Directories and regular files only: no symlink, FIFO, socket or device crosses over."""
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        target_dir = dst if rel == "." else os.path.join(dst, rel)
+        for name in dirnames:
+            if os.path.isdir(os.path.join(dirpath, name)) and not os.path.islink(
+                os.path.join(dirpath, name)
+            ):
+                os.mkdir(os.path.join(target_dir, name), 0o755)
+        dirnames[:] = [n for n in dirnames if not os.path.islink(os.path.join(dirpath, n))]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                shutil.copyfile(path, os.path.join(target_dir, name), follow_symlinks=False)
+
+
+def hand_over(folder: str, uid: int, gid: int) -> None:
+    """Make ``folder`` (the grader's own copy, nothing of the student's yet) the sandbox's."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            os.lchown(name, uid, gid)
+
+
+# -- one sandbox's processes, seen from the grader ----------------------------------------------
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    text = _read(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def process_state(pid: int) -> str | None:
+    """'R', 'S', 'T', 'Z'... or None when the process is gone."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        text = _read(f"/proc/{pid}/task/{tid}/children")
+        if text:
+            out += [int(p) for p in text.split()]
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (orphans of a PID namespace stay below its PID 1)."""
+    seen, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        if current not in seen and process_state(current) not in (None, "Z", "X"):
+            seen.append(current)
+            todo += _children(current)
+    return seen
 
 
 def uid_processes(uid: int) -> list[int]:
@@ -533,37 +565,174 @@ def uid_processes(uid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid == uid and process_state(int(entry)) != "Z":
+                if os.stat(f"/proc/{entry}").st_uid == uid and process_state(int(entry)) not in (
+                    None,
+                    "Z",
+                    "X",
+                ):
                     pids.append(int(entry))
             except OSError:
                 pass
     return pids
 
 
-def uid_rss(uid: int) -> int:
-    """Proportional resident memory (bytes) of ``uid``'s processes (the memory watchdog)."""
-    total = 0
-    for pid in uid_processes(uid):
+def _uid_of(pid: int) -> int | None:
+    text = _read(f"/proc/{pid}/status")
+    for line in (text or "").splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    return None
+
+
+def _ppid_of(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def _kill_descendants(pid: int) -> None:
+    for _ in range(50):
+        victims = [p for p in descendants(pid) if p != pid]
+        if not victims:
+            return
+        for victim in victims:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+
+class SandboxProcess:
+    """The grader's hold on one sandbox: a pidfd for its kernel, and how to find the rest."""
+
+    def __init__(self, pidfd: int, mode: str):
+        self.pidfd = pidfd
+        self.mode = mode
+        self.pid = self._host_pid()
+        self.uid: int | None = None
+
+    def _host_pid(self) -> int:
+        text = _read(f"/proc/self/fdinfo/{self.pidfd}") or ""
+        for line in text.splitlines():
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+        raise InfrastructureError("cannot tell the sandbox's pid from its pidfd")
+
+    def alive(self) -> bool:
+        readable, _, _ = select.select([self.pidfd], [], [], 0)
+        return not readable
+
+    def signal(self, sig: int) -> None:
         try:
-            with open(f"/proc/{pid}/smaps_rollup") as rollup:
-                for line in rollup:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except (OSError, IndexError, ValueError):
+            signal.pidfd_send_signal(self.pidfd, sig)
+        except (ProcessLookupError, PermissionError, OSError):
             pass
-    return total
+
+    def members(self) -> list[int]:
+        """Live processes of the sandbox (host pids)."""
+        if self.mode == "uid" and self.uid is not None:
+            found = uid_processes(self.uid)
+            return found if self.pid in found or not self.alive() else [self.pid, *found]
+        return descendants(self.pid) if self.alive() else []
+
+    def _is_member(self, pid: int, members: set[int]) -> bool:
+        if self.mode == "uid" and self.uid is not None:
+            return _uid_of(pid) == self.uid
+        return pid == self.pid or _ppid_of(pid) in members
+
+    def _send_each(self, sig: int, pids: list[int]) -> None:
+        """Signal ``pids`` without ever hitting a process that merely reused a pid."""
+        members = set(pids)
+        for pid in pids:
+            if pid == self.pid:
+                self.signal(sig)
+                continue
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                if self._is_member(pid, members):
+                    signal.pidfd_send_signal(fd, sig)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    def rss(self) -> int:
+        """Proportional resident memory (bytes) of all the sandbox's processes."""
+        total = 0
+        for pid in self.members():
+            text = _read(f"/proc/{pid}/smaps_rollup") or ""
+            for line in text.splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        return total
+
+    def stop_all(self, timeout: float = 10.0) -> bool:
+        """SIGSTOP every process of the sandbox; True once all are verified stopped."""
+        previous: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            members = self.members()
+            running = [p for p in members if process_state(p) not in ("T", "t", "Z", "X", None)]
+            if not running and set(members) <= previous:
+                return True
+            previous = set(members)
+            self._send_each(signal.SIGSTOP, running)
+            time.sleep(0.002)
+        return False
+
+    def continue_all(self) -> None:
+        self._send_each(signal.SIGCONT, self.members())
+
+    def kill(self) -> None:
+        """End the sandbox; returns once none of its processes is left (else raises)."""
+        self.signal(signal.SIGKILL)
+        select.select([self.pidfd], [], [], 30)
+        deadline = time.monotonic() + 30
+        while True:
+            left = self._leftovers()
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise InfrastructureError(f"sandbox processes {left[:10]} could not be killed")
+            self._send_each(signal.SIGKILL, left)
+            time.sleep(0.02)
+
+    def _leftovers(self) -> list[int]:
+        if self.mode in ("namespaces", "uid") and self.uid is not None:
+            return uid_processes(self.uid)  # a uid of its own: nothing of it may remain
+        return [p for p in descendants(self.pid) if process_state(p) not in (None, "Z")]
+
+    def close(self) -> None:
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
 
 
-def process_state(pid: int) -> str | None:
-    """'R', 'S', 'Z'... or None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
+def clean_uid_files(uid: int) -> None:
+    """Without namespaces: remove what the sandbox uid left in the machine's shared temp dirs."""
+    for top in ("/tmp", "/var/tmp", "/dev/shm"):
+        try:
+            entries = list(os.scandir(top))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
 
 
-if __name__ == "__main__":  # pragma: no cover - manual check of what this machine supports
-    print(json.dumps({"isolation": isolation_available(), "visible": visible_paths()}, indent=1))
-    print(Path(ROOT_MOUNTPOINT))
+if __name__ == "__main__":  # pragma: no cover - `python -m autograder.sandbox`: this machine
+    info = isolation()
+    print(json.dumps({"mode": info.mode, "why": info.why, "bwrap": info.bwrap}, indent=1))
+    for entry in boundary.layout(numpy_only=False):
+        print(" ".join(entry))

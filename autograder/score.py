@@ -10,6 +10,13 @@ as plain data. Functions defined in solution cells tagged ``numpy-only`` (tag re
 source) are called in a second sandbox in which torch cannot be imported.
 
 A test passes when its cell raises nothing (nbgrader's rule); its points are then awarded.
+
+Hidden tests stay hidden: the statements of a test cell between ``### BEGIN HIDDEN TESTS`` and
+``### END HIDDEN TESTS`` run with :func:`course.checks.core.hidden_cases` (their sweeps draw cases
+from the instructor's secret, keyed by this submission, see :mod:`autograder.secret`), and what
+the student's code prints while they run is dropped from the feedback. The two sandboxes of a
+notebook never run at the same time: before either is used the other is paused (a baton), so the
+numpy-only functions cannot ask the torch sandbox for answers through any channel.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import Any
 
 import nbformat
 
-from autograder import proxy
+from autograder import proxy, secret
 from autograder.execute import Sandbox
 from autograder.results import InfrastructureError, NotebookResult, TestResult
 from autograder.sandbox import Limits
@@ -37,6 +44,7 @@ from autograder.sandbox import Limits
 NUMPY_ONLY_TAG = "numpy-only"
 HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 MESSAGE_LIMIT = 20_000
+HIDDEN_OUTPUT_NOTE = "(what your code printed while the hidden tests ran is not shown)"
 
 #: Timings of the last grade_notebook call (seconds), for benchmarks and reports.
 LAST_TIMINGS: dict[str, float] = {}
@@ -122,6 +130,39 @@ def hide_tests(source: str) -> str:
     return HIDDEN_RE.sub("# (hidden tests are not shown)", source)
 
 
+def hidden_lines(source: str) -> set[int]:
+    """Line numbers (1-based) between the hidden-tests markers."""
+    lines, inside = set(), False
+    for number, line in enumerate(source.splitlines(), 1):
+        text = line.strip()
+        if text.startswith("### BEGIN HIDDEN TESTS"):
+            inside = True
+        elif text.startswith("### END HIDDEN TESTS"):
+            inside = False
+        elif inside:
+            lines.add(number)
+    return lines
+
+
+def segments(tree: ast.Module, source: str) -> list[tuple[bool, ast.Module]]:
+    """The cell's top-level statements in runs of (hidden?, statements).
+
+    A statement is hidden when any of its lines lies between the markers (a compound statement
+    the markers cut through is hidden as a whole). Running the runs one after another in one
+    namespace is running the cell.
+    """
+    hidden = hidden_lines(source)
+    runs: list[tuple[bool, list[ast.stmt]]] = []
+    for statement in tree.body:
+        end = statement.end_lineno or statement.lineno
+        is_hidden = any(n in hidden for n in range(statement.lineno, end + 1))
+        if runs and runs[-1][0] == is_hidden:
+            runs[-1][1].append(statement)
+        else:
+            runs.append((is_hidden, [statement]))
+    return [(h, ast.Module(body=body, type_ignores=[])) for h, body in runs]
+
+
 class _CappedText(io.TextIOBase):
     def __init__(self, cap: int):
         self.parts: list[str] = []
@@ -157,7 +198,10 @@ class _Budget:
 
 
 class _Grader:
-    def __init__(self, source_nb, student_nb, workdir: Path, limits: Limits, log):
+    def __init__(self, source_nb, student_nb, workdir: Path, limits: Limits, log, key: bytes):
+        self.hidden_key = key
+        self.in_hidden = False
+        self.active: Sandbox | None = None
         self.source_nb = source_nb
         self.student_nb = student_nb
         self.workdir = Path(workdir)
@@ -191,27 +235,60 @@ class _Grader:
 
     # -- sandboxes ------------------------------------------------------------------------------
 
+    def _started(self, sandbox: Sandbox, what: str) -> None:
+        warm = (
+            "warm zygote"
+            if not sandbox.zygote_seconds
+            else (f"after starting its zygote in {sandbox.zygote_seconds:.1f} s")
+        )
+        self.log(
+            f"{what} ready in {sandbox.startup_seconds:.3f} s ({warm}; {sandbox.mode} isolation, "
+            f"pid {sandbox.pid})"
+        )
+
     def main_sandbox(self) -> Sandbox:
         if self.sandbox is None:
             self.sandbox = Sandbox(self.workdir, self.limits, deadline=self.deadline)
+            self.active = self.sandbox
             LAST_TIMINGS["kernel_ready"] = self.sandbox.startup_seconds
-            self.log(
-                f"sandbox ready in {self.sandbox.startup_seconds:.2f} s (pid {self.sandbox.pid})"
-            )
-        return self.sandbox
+            self._started(self.sandbox, "sandbox")
+        return self._take_baton(self.sandbox)
 
     def numpy_only_sandbox(self) -> Sandbox:
         if self.numpy_sandbox is None:
+            self.main_sandbox().pause()  # the two never run at the same time
             self.numpy_sandbox = Sandbox(
                 self.workdir, self.limits, numpy_only=True, deadline=self.deadline
             )
-            self.log(f"numpy-only sandbox ready in {self.numpy_sandbox.startup_seconds:.2f} s")
-        return self.numpy_sandbox
+            self.active = self.numpy_sandbox
+            self._started(self.numpy_sandbox, "numpy-only sandbox")
+        return self._take_baton(self.numpy_sandbox)
+
+    def live_folder(self) -> Path:
+        """The main sandbox's folder (where the student's code reads and writes its files)."""
+        sandbox = self.sandbox or self.main_sandbox()
+        return sandbox.workdir or self.workdir
+
+    def _take_baton(self, sandbox: Sandbox) -> Sandbox:
+        """Only one of the notebook's two sandboxes runs at a time: pause the other."""
+        if self.active is not sandbox:
+            other = self.active
+            if other is not None:
+                other.pause()
+            sandbox.resume()
+            self.active = sandbox
+        return sandbox
 
     def close(self) -> None:
+        problems = []
         for sandbox in (self.sandbox, self.numpy_sandbox):
             if sandbox is not None:
-                sandbox.close()
+                try:
+                    sandbox.close()  # returns once none of its processes is left
+                except InfrastructureError as error:
+                    problems.append(error)
+        if problems:
+            raise problems[0]
 
     # -- cells ----------------------------------------------------------------------------------
 
@@ -227,15 +304,14 @@ class _Grader:
         self.seen_imports.extend(import_lines(cell.source))
 
     def run_numpy_only(self, source: str, grade_id: str) -> None:
-        sandbox = self.numpy_only_sandbox()
         preamble = []
         for line in self.seen_imports:
             if line not in self.numpy_imports_sent:
                 self.numpy_imports_sent.add(line)
                 preamble.append(f"try:\n    {line}\nexcept Exception:\n    pass\n")
         if preamble:
-            sandbox.run_cell("".join(preamble))
-        run = sandbox.run_cell(source)
+            self.numpy_only_sandbox().run_cell("".join(preamble))
+        run = self.numpy_only_sandbox().run_cell(source)
         if run.failed:
             self.numpy_problems.append(
                 f"Cell {grade_id!r} run without torch (numpy-only exercise) failed: "
@@ -267,8 +343,10 @@ class _Grader:
     def run_test(self, grade_id: str, source: str) -> tuple[bool, str]:
         """Execute a source test cell here; (passed, message for the student)."""
         budget = _Budget(self.limits.cell_timeout, self.deadline)
+        python = to_python(source)
+        dropped_before = self._dropped()
         try:
-            tree = ast.parse(to_python(source), filename=f"<test {grade_id}>")
+            tree = ast.parse(python, filename=f"<test {grade_id}>")
         except SyntaxError as error:
             raise InfrastructureError(
                 f"test cell {grade_id!r} of the source does not parse: {error}"
@@ -287,11 +365,11 @@ class _Grader:
             # cwd = the student's folder, as in a kernel: a relative path the test hands to the
             # student's function (e.g. a log folder) means the same folder on both sides
             with (
-                _working_directory(self.workdir),
+                _working_directory(self.live_folder()),
                 contextlib.redirect_stdout(captured),
                 contextlib.redirect_stderr(captured),
             ):
-                exec(compile(tree, f"<test {grade_id}>", "exec"), namespace)  # noqa: S102
+                self.execute(grade_id, tree, python, namespace)
         except ImportError as error:
             if getattr(error, "from_sandbox", False):
                 error_text = _describe_error(error)
@@ -302,6 +380,8 @@ class _Grader:
         except (Exception, SystemExit) as error:  # noqa: BLE001 - nbgrader: any exception fails
             error_text = _describe_error(error)
         printed = captured.getvalue().rstrip("\n")
+        if self._dropped() > dropped_before:
+            printed = "\n".join(p for p in (printed, HIDDEN_OUTPUT_NOTE) if p)
         if not error_text:
             return True, printed[:MESSAGE_LIMIT]
         died = [n for n in notes if not n.startswith("not plain data:")]
@@ -311,18 +391,41 @@ class _Grader:
         message = "\n".join(p for p in [printed, *died, error_text, *extra] if p)
         return False, message[:MESSAGE_LIMIT]
 
+    def execute(self, grade_id: str, tree: ast.Module, python: str, namespace: dict) -> None:
+        """Run the test cell's statements; the hidden ones with the secret's cases, unseen."""
+        from course.checks.core import hidden_cases
+
+        filename = f"<test {grade_id}>"
+        key = secret.cell_key(self.hidden_key, grade_id)
+        for is_hidden, module in segments(tree, python):
+            code = compile(module, filename, "exec")
+            if not is_hidden:
+                exec(code, namespace)  # noqa: S102
+                continue
+            self.in_hidden = True
+            try:
+                with hidden_cases(key):
+                    exec(code, namespace)  # noqa: S102
+            finally:
+                self.in_hidden = False
+
+    def _dropped(self) -> int:
+        return sum(sb.dropped_outputs for sb in (self.sandbox, self.numpy_sandbox) if sb)
+
     def resolve(self, name: str, namespace: dict, budget: _Budget) -> str | None:
         """Put the student's ``name`` into ``namespace``; a note when it cannot be."""
         use_numpy = name in self.numpy_only_names
-        sandbox = self.numpy_only_sandbox() if use_numpy else self.main_sandbox()
-        kind, value = sandbox.lookup(name, max(0.5, budget.left()))
+        choose = self.numpy_only_sandbox if use_numpy else self.main_sandbox
+        kind, value = choose().lookup(name, max(0.5, budget.left()))
         if kind == "function":
             where = "numpy-only sandbox (no torch)" if use_numpy else "sandbox"
 
-            def invoke(fn: str, args: Any, kwargs: Any, _sb: Sandbox = sandbox) -> Any:
+            def invoke(fn: str, args: Any, kwargs: Any) -> Any:
                 started = time.monotonic()
                 try:
-                    return _sb.call(fn, args, kwargs, started + budget.left())
+                    return choose().call(
+                        fn, args, kwargs, started + budget.left(), show_output=not self.in_hidden
+                    )
                 finally:
                     budget.spend(time.monotonic() - started)
 
@@ -405,16 +508,25 @@ def grade_notebook(
     notebook_name: str,
     log: Callable[[str], None] = print,
     executed_path: Path | None = None,
+    hidden_key: str | None = None,
 ) -> NotebookResult:
     """Grade one student notebook against its source; see the module docstring.
 
     A student's failure is a failed test with a message; our own failure raises
     :class:`autograder.results.InfrastructureError`. Writes the executed notebook (outputs,
     plots; hidden tests' source removed) to ``executed_path`` or
-    ``workdir/../executed/<notebook_name>.ipynb``.
+    ``workdir/../executed/<notebook_name>.ipynb``. ``hidden_key``: the assignment's key
+    (:func:`autograder.secret.assignment_key`; default: from the course root's secret and the
+    notebook's name).
     """
     started = time.monotonic()
-    grader = _Grader(source_nb, student_nb, Path(workdir), limits, log)
+    if hidden_key is None:
+        from autograder.course import course_root
+
+        hidden_key = secret.assignment_key(course_root(), notebook_name)
+    digest = secret.submission_digest(student_nb, Path(workdir))
+    key = secret.notebook_key(hidden_key, notebook_name, digest)
+    grader = _Grader(source_nb, student_nb, Path(workdir), limits, log, key)
     try:
         result, executed = grader.grade()
     except InfrastructureError:

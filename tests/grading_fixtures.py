@@ -146,7 +146,7 @@ def nb_text(nb) -> str:
 # ---------------------------------------------------------------- stand-in scorer
 
 
-def fake_grade_notebook(source_nb, student_nb, workdir, limits, notebook_name, log=print):
+def fake_grade_notebook(source_nb, student_nb, workdir, limits, notebook_name, log=print, **_):
     """Runs student cells with exec and the SOURCE test cells after them (no sandbox).
 
     Student code may call `os.kill(os.getpid(), 9)` to simulate a dying worker; the file

@@ -7,12 +7,23 @@ the result to a NumPy array first and refuses anything that is not plain data.
 
 When a randomized sweep finds a failing case, hypothesis shrinks it to a minimal one (database off,
 derandomized, so the same code gives the same message on every run) and the message names it.
+
+Hidden tests are the exception: while the trusted grader runs a ``### BEGIN HIDDEN TESTS`` block it
+enters :func:`hidden_cases` with a key derived from the instructor's secret (see
+``autograder/secret.py``), and every sweep (and :func:`case_rng`) inside draws its cases from that
+key instead of from the public code, so a student cannot compute them in advance. Outside the
+grader (in a student's kernel, in stock nbgrader) there is no key and everything stays
+derandomized.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import hashlib
+import hmac
 import math
+import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -20,6 +31,44 @@ import numpy as np
 
 #: Exceptions a student's function may raise where torch raises. The notebooks document this.
 ALLOWED_ERRORS = (ValueError, RuntimeError)
+
+
+class _HiddenSeeds:
+    """Seeds for the randomized cases of one hidden block: the n-th draw gets HMAC(key, n)."""
+
+    def __init__(self, key: bytes):
+        self.key = key
+        self.count = 0
+
+    def next_seed(self) -> int:
+        self.count += 1
+        mac = hmac.new(self.key, f"draw {self.count}".encode(), hashlib.sha256).digest()
+        return int.from_bytes(mac[:8], "big")
+
+
+_hidden: contextvars.ContextVar[_HiddenSeeds | None] = contextvars.ContextVar(
+    "course_hidden_seeds", default=None
+)
+
+
+@contextlib.contextmanager
+def hidden_cases(key: bytes) -> Iterator[None]:
+    """Inside the block, sweeps and :func:`case_rng` draw from ``key`` (the grader's secret).
+
+    Only the trusted grader enters this, around the hidden part of a test cell; the same key
+    gives the same cases (a regrade gives the same grade).
+    """
+    token = _hidden.set(_HiddenSeeds(bytes(key)))
+    try:
+        yield
+    finally:
+        _hidden.reset(token)
+
+
+def case_rng(seed: int) -> np.random.Generator:
+    """``np.random.default_rng(seed)``, or one seeded from the grader's secret in hidden tests."""
+    hidden = _hidden.get()
+    return np.random.default_rng(hidden.next_seed() if hidden is not None else seed)
 
 
 class CheckFailure(AssertionError):
@@ -257,7 +306,8 @@ def sweep(
 ) -> int:
     """Randomized check over ``strategy`` (a hypothesis strategy of keyword dicts).
 
-    Searches ``max_examples`` cases with a fixed seed; when one fails, hypothesis shrinks it to a
+    Searches ``max_examples`` cases with a fixed seed (in the grader's hidden tests: a seed from
+    the instructor's secret, see :func:`hidden_cases`); when one fails, hypothesis shrinks it to a
     minimal failing case and the raised :class:`CheckFailure` names that case.
     Returns the number of cases checked when every case agrees.
     """
@@ -279,18 +329,21 @@ def sweep(
         )
         return problem is not None
 
+    hidden = _hidden.get()
     search = settings(
         database=None,
-        derandomize=True,
+        derandomize=hidden is None,
         max_examples=max_examples,
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
+    draws = None if hidden is None else random.Random(hidden.next_seed())
     try:
-        minimal = find(strategy, disagrees, settings=search)
+        minimal = find(strategy, disagrees, settings=search, random=draws)
     except NoSuchExample:
         if not quiet:
-            print(f"ok: {name} matches torch on {checked} random case(s) (fixed seed)")
+            seeded = "fixed seed" if hidden is None else "hidden cases"
+            print(f"ok: {name} matches torch on {checked} random case(s) ({seeded})")
         return checked
     problem = compare_call(
         lambda: student_fn(**minimal),
