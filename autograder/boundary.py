@@ -367,17 +367,30 @@ def world_writable(paths: list[str]) -> list[str]:
     return found
 
 
-def stage_unreachable(paths: list[str], staging: str) -> dict[str, str]:
-    """Hard-link (or copy) each of ``paths`` other users cannot reach under ``staging``.
+def _staged_name(index: int, path: str) -> str:
+    return f"{index}-{os.path.basename(path)}"
 
-    Returns {original: staged}. Used for the standard library when the interpreter lives in a
-    private home (the sandbox uid must import from it, and must not see the rest of that home).
+
+def staged_paths(paths: list[str], staging: str) -> dict[str, str]:
+    """{original: staged copy} for those of ``paths`` that :func:`stage_unreachable` copied."""
+    out = {}
+    for index, path in enumerate(paths):
+        target = os.path.join(staging, _staged_name(index, path))
+        if os.path.isdir(target):
+            out[path] = target
+    return out
+
+
+def stage_unreachable(paths: list[str], staging: str) -> None:
+    """Hard-link (or copy) each of ``paths`` other users cannot reach into ``staging``.
+
+    Used for the standard library when the interpreter lives in a private home: the sandbox uid
+    must import from it, and must not see the rest of that home.
     """
-    staged = {}
     for index, path in enumerate(paths):
         if _reachable_by_others(path):
             continue
-        target = os.path.join(staging, f"{index}-{os.path.basename(path)}")
+        target = os.path.join(staging, _staged_name(index, path))
 
         def skip(directory: str, names: list[str], top: str = path) -> set[str]:
             return set(names) & STDLIB_SKIP if directory == top else set()
@@ -390,5 +403,3 @@ def stage_unreachable(paths: list[str], staging: str) -> dict[str, str]:
 
         shutil.copytree(path, target, symlinks=True, ignore=skip, copy_function=link)
         os.chmod(target, 0o755)
-        staged[path] = target
-    return staged

@@ -289,10 +289,20 @@ def enter(config: dict, setup: dict, limits, keep_fd: int) -> None:
 
 def _use_staged_paths(staged: dict[str, str]) -> None:
     """Import from the staged copies of directories the sandbox uid cannot reach."""
-    for index, entry in enumerate(sys.path):
+    if not staged:
+        return
+
+    def moved(entry: str) -> str:
         for original, copy in staged.items():
             if entry == original or entry.startswith(original + "/"):
-                sys.path[index] = copy + entry[len(original) :]
+                return copy + entry[len(original) :]
+        return entry
+
+    sys.path[:] = [moved(entry) for entry in sys.path]
+    for module in list(sys.modules.values()):  # packages imported already (encodings, ...)
+        path = getattr(module, "__path__", None)
+        if type(path) is list:
+            path[:] = [moved(entry) for entry in path]
     sys.path_importer_cache.clear()
 
 

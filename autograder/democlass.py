@@ -187,7 +187,7 @@ def expected_score(source: nbformat.NotebookNode, passes: tuple[str, ...] | None
     )
 
 
-def run(out: Path, workers: int | None) -> int:
+def run(out: Path, workers: int | None, unsafe: bool = False) -> int:
     root = course_root()
     submitted, graded = out / "submitted", out / "autograded"
     students = build_class(root, submitted)
@@ -195,6 +195,8 @@ def run(out: Path, workers: int | None) -> int:
     cmd += ["--out", str(graded), "--db", str(out / "gradebook.db"), "--force", "--no-progress"]
     if workers:
         cmd += ["--workers", str(workers)]
+    if unsafe:
+        cmd.append("--unsafe-no-sandbox")
     print(f"grading a demo class of {len(students)} for {ASSIGNMENT} ...", flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode not in (0, 1):
@@ -227,7 +229,12 @@ def run(out: Path, workers: int | None) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="build/demo-class", help="where the class is written")
     parser.add_argument("--workers", type=int, default=None, help="submissions graded at once")
+    parser.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="grade without isolation on a machine that allows none (see `grade --help`)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(Path(args.out).resolve(), args.workers)
+    return run(Path(args.out).resolve(), args.workers, args.unsafe_no_sandbox)

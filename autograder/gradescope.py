@@ -10,8 +10,11 @@ The bundle holds what the trusted grader needs and nothing else::
 
     setup.sh  run_autograder  gradescope.json (the assignment's name)
     pyproject.toml  README.md  nbgrader_config.py  course/  autograder/  source/<ASSIGNMENT>/
+    .autograder-secret (the course's secret: hidden sweeps draw the same cases as at home)
 
-``setup.sh`` makes a Python 3.11/3.12 venv (the image's Python, apt's or deadsnakes') in
+``setup.sh`` installs bubblewrap (the sandbox's boundary where the image allows namespaces;
+elsewhere the grader falls back to a private uid, see :mod:`autograder.sandbox`), makes a
+Python 3.11/3.12 venv (the image's Python, apt's or deadsnakes') in
 ``/autograder/venv`` and installs the course package with its pinned dependencies (CPU-only
 torch wheels). ``run_autograder`` grades the one submission with ``python -m autograder grade``
 (the same sandbox and scoring as for a whole class) and copies that student's Gradescope
@@ -39,6 +42,7 @@ import zipfile
 from pathlib import Path
 
 from autograder.course import course_root
+from autograder.secret import SECRET_FILE, course_secret
 
 MANIFEST = "gradescope.json"
 STUDENT = "student"  # the one student of a Gradescope run
@@ -66,6 +70,9 @@ supported() {
     "$1" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 13))' 2>/dev/null
 }
 apt-get update -qq
+# The sandbox's boundary; Gradescope's containers may forbid namespaces, then the grader runs
+# student code under a private uid instead (see README, "What the sandbox protects").
+apt-get install -y -qq bubblewrap >/dev/null || echo "setup.sh: bubblewrap not installed"
 PY=""
 for cand in python3.11 python3.12 python3; do
     if command -v "$cand" >/dev/null && supported "$cand"; then PY="$cand"; break; fi
@@ -131,10 +138,12 @@ def _wanted(path: Path) -> bool:
     return not (set(path.parts) & SKIP_NAMES) and not path.name.endswith(SKIP_SUFFIXES)
 
 
-def _add_file(zf: zipfile.ZipFile, arcname: str, data: bytes, executable: bool = False) -> None:
+def _add_file(
+    zf: zipfile.ZipFile, arcname: str, data: bytes, executable: bool = False, mode: int = 0o644
+) -> None:
     info = zipfile.ZipInfo(arcname, date_time=ZIP_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
-    mode = 0o755 if executable else 0o644
+    mode = 0o755 if executable else mode
     info.external_attr = (stat.S_IFREG | mode) << 16
     zf.writestr(info, data)
 
@@ -171,6 +180,8 @@ def build_bundle(assignment: str, root: Path, out: Path) -> Path:
         _add_file(zf, MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
         for name in ROOT_FILES:
             _add_file(zf, name, (root / name).read_bytes())
+        course_secret(root)  # created on first use: the bundle grades as the course does
+        _add_file(zf, SECRET_FILE, (root / SECRET_FILE).read_bytes(), mode=0o600)
         for package in PACKAGES:
             _add_tree(zf, root, package)
         _add_tree(zf, root, f"source/{assignment}")

@@ -389,18 +389,22 @@ class Zygote:
                     "by every user (chmod o-w them)"
                 )
             staging = os.path.join(self.spool, ".python")
-            os.makedirs(staging, mode=0o755)
-            config["staged"] = boundary.stage_unreachable(py["stdlib"], staging)
+            if not os.path.isdir(staging):
+                os.makedirs(staging + ".tmp", mode=0o755, exist_ok=True)
+                boundary.stage_unreachable(py["stdlib"], staging + ".tmp")
+                os.rename(staging + ".tmp", staging)
+            config["staged"] = boundary.staged_paths(py["stdlib"], staging)
         return config
 
     def _start(self) -> None:
         info = isolation()
         if info.mode == "unsafe" and not unsafe_allowed():
             raise InfrastructureError(refusal())
-        self.stop()
+        self._stop_process()
         self.mode = info.mode
-        self.spool = tempfile.mkdtemp(prefix="autograder-sandboxes-")
-        os.chmod(self.spool, 0o711)  # sandboxes pass through; none can list the others
+        if self.spool is None:  # kept across restarts: folders in it may be about to be used
+            self.spool = tempfile.mkdtemp(prefix="autograder-sandboxes-")
+            os.chmod(self.spool, 0o711)  # sandboxes pass through; none can list the others
         config = self._config(info)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TZ")}
@@ -433,7 +437,7 @@ class Zygote:
             line = b""
         parent.settimeout(None)
         if not line.startswith(b'{"ready"'):
-            self.stop()
+            self._stop_process()
             raise InfrastructureError(f"the sandbox zygote did not start ({info.why})")
 
     def new_folder(self, workdir) -> str:
@@ -462,11 +466,18 @@ class Zygote:
                     return
                 except (OSError, ValueError, KeyError) as error:
                     if attempt:
-                        self.stop()
+                        self._stop_process()
                         raise InfrastructureError(f"sandbox zygote failed: {error}") from error
                     self._start()
 
     def stop(self) -> None:
+        """Stop the zygote (its sandboxes die with it) and remove its spool."""
+        self._stop_process()
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
+            self.spool = None
+
+    def _stop_process(self) -> None:
         if self.control is not None:
             self.control.close()
             self.control = None
@@ -477,9 +488,6 @@ class Zygote:
                 self.process.kill()
                 self.process.wait(5)
             self.process = None
-        if self.spool is not None:
-            shutil.rmtree(self.spool, ignore_errors=True)
-            self.spool = None
 
 
 def prewarm(variants=(True, False)) -> None:

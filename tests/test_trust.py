@@ -8,14 +8,18 @@ what makes the attack fail. Limits are small so the whole file runs in about a m
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import dataclasses
 import io
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,10 +27,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import proxy, score
+from autograder import boundary, proxy, sandbox, score
 from autograder.notebooks import stub_source as stub
 from autograder.results import InfrastructureError, NotebookResult
-from autograder.sandbox import UID_BASE, Limits, isolation_available, process_state
+from autograder.sandbox import UID_BASE, Limits, isolation_available, isolation_mode, process_state
 from autograder.score import grade_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -447,66 +451,7 @@ def test_calling_torch_inside_the_numpy_only_function_bypassing_the_import_hook(
     assert "torch files: []" in message(result, "test_conv")
 
 
-# -- attacks on the disk ------------------------------------------------------------------------
-
-
-@needs_root
-def test_reading_hidden_tests_gradebook_and_other_students_from_disk(tmp_path):
-    course_root = tmp_path / "course_root"
-    (course_root / "source" / "fixture").mkdir(parents=True)
-    secret_nb = course_root / "source" / "fixture" / "fixture.ipynb"
-    nbformat.write(source_notebook(), str(secret_nb))
-    gradebook = course_root / "gradebook.db"
-    gradebook.write_text("SECRET GRADEBOOK")
-    other = course_root / "submitted" / "bob" / "fixture" / "fixture.ipynb"
-    other.parent.mkdir(parents=True)
-    other.write_text("BOB'S WORK")
-    for path in (secret_nb, gradebook, other):  # the grader itself can read them
-        assert path.read_bytes()
-    targets = [
-        "../../../gradebook.db",
-        "../../../source/fixture/fixture.ipynb",
-        "../../bob/fixture/fixture.ipynb",
-        str(gradebook),
-        str(secret_nb),
-        str(other),
-        str(ROOT / "README.md"),
-        str(ROOT / "autograder" / "score.py"),
-        str(ROOT / "source"),
-    ]
-    spy = (
-        "import os\n"
-        f"targets = {targets!r}\n"
-        "found = []\n"
-        "for path in targets:\n"
-        "    try:\n"
-        "        if os.path.isdir(path):\n"
-        "            found.append((path, os.listdir(path)))\n"
-        "        else:\n"
-        "            found.append((path, open(path, 'rb').read(40)))\n"
-        "    except OSError:\n"
-        "        pass\n"
-        "walked = []\n"
-        "for dirpath, dirnames, filenames in os.walk('/', topdown=True):\n"
-        "    skip = ('proc', 'usr', 'sys', 'site-packages')\n"
-        "    dirnames[:] = [d for d in dirnames if d not in skip]\n"
-        "    walked += [(dirpath, f) for f in filenames if f.endswith(('.db', '.ipynb'))]\n"
-        "print('FOUND', found)\n"
-        "print('WALKED', walked)\n"
-        "def add(a, b):\n"
-        "    if found:\n"
-        "        return a + b\n"
-        "    raise NotImplementedError('nothing to steal')\n"
-    )
-    result = grade(tmp_path, student_notebook(add=spy, conv=NO_SOLUTION_CONV))
-    outputs = executed_text(result)
-    assert "FOUND []" in outputs, outputs[:2000]
-    # the student's own notebook is the only notebook or database on the visible disk
-    own = str(tmp_path / "course_root" / "submitted" / "alice" / "fixture")
-    assert f"WALKED [({own!r}, 'fixture.ipynb')]" in outputs, outputs[:2000]
-    assert "SECRET" not in outputs and "BOB" not in outputs and "HIDDEN" not in outputs
-    assert "gradebook.db" not in outputs.replace("../../../gradebook.db", "")
-    assert result.score == 0
+# -- attacks on the boundary: see the attack suite at the end of this file ----------------------
 
 
 @needs_root
@@ -730,3 +675,773 @@ def test_real_course_torch_inside_numpy_only_conv2d_gets_zero(tmp_path):
     result = _grade_real(tmp_path, source, cheat, "conv2d_numpy")
     assert result.score == 0
     assert any("not available in this exercise" in t.message for t in result.tests)
+
+
+# -- the attack suite: every class of issue 9, in every isolation mode ---------------------------
+#
+# One hostile notebook per mode, graded once in a grader subprocess (so that the mode is really
+# decided by that process: plain root = namespaces; `setpriv` without CAP_SYS_ADMIN = a container,
+# bubblewrap through a user namespace; AUTOGRADER_ISOLATION=off = no namespaces, a private uid).
+# Its cells attack the boundary and print what they reached as JSON; the tests below read those
+# reports, the scores and the machine's process table. All of these attacks worked against the
+# grader before issue 9.
+
+TOKENS = {
+    "source": "HIDDEN-SOURCE-TOKEN-7f3c9a",
+    "gradebook": "GRADEBOOK-TOKEN-0b8e41",
+    "bob": "BOB-NOTEBOOK-TOKEN-52d6e0",
+    "daemon": "DAEMON-MARKER-c1a5f9",
+}
+ATTACK_MODES = {
+    "namespaces": ([], {}),
+    "user-namespaces": (["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin"], {}),
+    "uid": ([], {"AUTOGRADER_ISOLATION": "off"}),
+}
+TEST_ADD_SWEEP = """from hypothesis import strategies as st
+
+from course.checks.core import sweep
+
+_ = add(1, 1)  # visible: what the student's code prints here is shown
+### BEGIN HIDDEN TESTS
+cases = st.fixed_dictionaries({"a": st.integers(-10**6, 10**6), "b": st.integers(-10**6, 10**6)})
+sweep(add, lambda a, b: a + b, cases, name="add", max_examples=12, quiet=True)
+### END HIDDEN TESTS
+"""
+
+# Runs first, in the torch sandbox: looks for anything outside the sandbox and reports it.
+RECON = r"""
+import json, os, signal, socket, subprocess, sys, time
+T = json.loads(__TARGETS__)
+report = {"uid": os.getuid(), "pid": os.getpid(), "cwd": os.getcwd()}
+report["folder"] = sorted(os.listdir("."))
+
+def reads(path):
+    try:
+        if os.path.isdir(path):
+            return sorted(os.listdir(path))[:20]
+        with open(path, "rb") as f:
+            return f.read(300).decode("latin-1")
+    except OSError as error:
+        return None
+
+# 1. processes: by scanning /proc, and by ps
+pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit()) if os.path.isdir("/proc") else []
+report["proc_pids"] = pids
+uids = set()
+for p in pids:
+    try:
+        uids.add(os.stat(f"/proc/{p}").st_uid)
+    except OSError:
+        pass
+report["proc_uids"] = sorted(uids)
+try:
+    ps = subprocess.run(
+        ["ps", "-eo", "pid=,uid=,args="], capture_output=True, text=True, timeout=20
+    )
+    report["ps"] = ps.stdout.splitlines()
+except Exception as error:
+    report["ps"] = [f"ps failed: {error}"]
+ps_pids = []
+for line in report["ps"]:
+    if line.strip() and line.split()[0].isdigit():
+        ps_pids.append(int(line.split()[0]))
+foreign = [p for p in set(pids) | set(ps_pids) if p != os.getpid()]
+reached = []
+signalled = []
+for p in foreign:
+    for way in ("root", "cwd"):
+        base = f"/proc/{p}/{way}"
+        got = reads(base)
+        if got:
+            reached.append([p, way, got[:5] if isinstance(got, list) else got[:50]])
+        for secret in T["secrets"]:
+            if reads(base + secret) is not None:
+                reached.append([p, way + secret, "SECRET"])
+    if reads(f"/proc/{p}/environ") is not None:
+        reached.append([p, "environ", "readable"])
+    try:
+        os.kill(p, 0)
+        signalled.append(p)
+    except OSError:
+        pass
+report["reached"] = reached
+report["signalled"] = signalled
+
+# 2. the secret files, directly and by relative paths
+report["direct"] = {p: reads(p) for p in T["secrets"] + T["relative"] if reads(p) is not None}
+
+# 3. a walk of the file system for anything of the course, the gradebook or classmates
+found = []
+names = (".ipynb", ".db", ".csv", ".json", ".log", ".txt", ".py", "-secret")
+started = time.monotonic()
+for top in T["walk"] + [os.path.dirname(os.getcwd())]:
+    for dirpath, dirnames, filenames in os.walk(top):
+        if dirpath == "/":
+            dirnames[:] = [d for d in dirnames if d not in T["skip_dirs"]]
+        dirnames[:] = [d for d in dirnames if d not in ("site-packages", "__pycache__")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if name in (".autograder-secret", "nbgrader_config.py", "gradebook.db"):
+                found.append(path)
+            if name.endswith(names) and time.monotonic() - started < 60:
+                try:
+                    if os.path.getsize(path) < 4 * 2**20:
+                        with open(path, "rb") as f:
+                            text = f.read().decode("latin-1")
+                        found += [f"{path}: {t}" for t in T["tokens"] if t in text]
+                except OSError:
+                    pass
+report["walk_found"] = found
+
+# 4. the base interpreter's packages and the machine's other Pythons
+imported = {}
+for directory, module in T["foreign_packages"]:
+    sys.path.append(directory)
+    try:
+        __import__(module)
+        imported[module] = directory
+    except Exception as error:
+        pass
+    sys.path.remove(directory)
+    listing = reads(directory)
+    if listing:
+        imported[directory] = listing[:5]
+report["foreign_imports"] = imported
+
+# 5. the grader's code and the course package: rewrite them for every later student
+# (probes that change nothing when they succeed, so a broken grader does not break this machine)
+changed = []
+for path in T["code_files"]:
+    try:
+        with open(path, "r+b"):
+            changed.append([path, "opened for writing"])
+    except OSError:
+        pass
+    try:
+        os.chmod(path, os.stat(path).st_mode & 0o7777)
+        changed.append([path, "chmod"])
+    except OSError:
+        pass
+    new = os.path.join(os.path.dirname(path), "evil_student_module.py")
+    try:
+        os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        os.unlink(new)
+        changed.append([new, "created"])
+    except OSError:
+        pass
+report["changed"] = changed
+
+# 6. the network
+try:
+    socket.create_connection(("127.0.0.1", T["grader_port"]), timeout=1).close()
+    report["network"] = "reached the grader's port"
+except OSError as error:
+    report["network"] = f"unreachable: {error}"
+
+# 7. a double-forked daemon that outlives the sandbox (and would rewrite grades.csv later)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv("/bin/sh", ["sh", "-c", f"sleep 600; : {T['daemon']}"])
+    os._exit(0)
+time.sleep(0.5)
+print("RECON " + json.dumps(report))
+"""
+
+ADD_LOGGING = '''LOGGED = []
+
+
+def add(a, b):
+    """Correct, but prints and keeps every case it is called with."""
+    LOGGED.append([a, b] if isinstance(a, int) else "array")
+    print("ADD-ARGS", a, b)
+    return a + b
+'''
+
+# In the torch sandbox: serve torch's answers on every channel a numpy-only cell might reach.
+TORCH_SERVER = r"""
+import json, os, socket, threading, time
+import torch
+T = json.loads(__TARGETS__)
+
+def answer(x):
+    return (torch.tensor(x, dtype=torch.float64) * 2).tolist()
+
+def serve_stream(server):
+    while True:
+        conn, _ = server.accept()
+        try:
+            conn.sendall(json.dumps(answer(json.loads(conn.recv(65536)))).encode())
+        finally:
+            conn.close()
+
+def serve_fifo(folder):
+    while True:
+        with open(os.path.join(folder, "req.fifo")) as f:
+            request = f.read()
+        with open(os.path.join(folder, "rep.fifo"), "w") as f:
+            f.write(json.dumps(answer(json.loads(request))))
+
+def serve_polled(folder):
+    while True:
+        question = os.path.join(folder, "question.json")
+        if os.path.exists(question):
+            with open(question) as f:
+                request = json.load(f)
+            os.unlink(question)
+            with open(os.path.join(folder, "answer.json"), "w") as f:
+                json.dump(answer(request), f)
+            os.chmod(os.path.join(folder, "answer.json"), 0o666)
+        time.sleep(0.01)
+
+os.chmod(".", 0o777)
+servers = []
+TMP = "/tmp/" + T["daemon"]  # a folder of this run in the (maybe shared) /tmp
+os.makedirs(TMP, exist_ok=True)
+os.chmod(TMP, 0o777)
+for path in ("answers.sock", TMP + "/answers.sock", "\0answers-" + T["daemon"]):
+    s = socket.socket(socket.AF_UNIX)
+    if not path.startswith("\0") and os.path.exists(path):
+        os.unlink(path)
+    s.bind(path)
+    if not path.startswith("\0"):
+        os.chmod(path, 0o777)
+    s.listen()
+    servers.append(s)
+tcp = socket.socket()
+tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    tcp.bind(("127.0.0.1", T["answer_port"]))
+    tcp.listen()
+    servers.append(tcp)
+except OSError:
+    pass
+for s in servers:
+    threading.Thread(target=serve_stream, args=(s,), daemon=True).start()
+for folder in (os.getcwd(), TMP):
+    for name in ("req.fifo", "rep.fifo"):
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            os.mkfifo(path, 0o666)
+        os.chmod(path, 0o666)
+    threading.Thread(target=serve_fifo, args=(folder,), daemon=True).start()
+    threading.Thread(target=serve_polled, args=(folder,), daemon=True).start()
+with open(TMP + "/torch-folder.txt", "w") as f:
+    f.write(os.getcwd())
+os.chmod(TMP + "/torch-folder.txt", 0o666)
+print("SERVING", len(servers), "sockets")
+"""
+
+# The numpy-only function: asks the torch sandbox (every channel), or imports torch behind the
+# import hook's back; returns zeros (a wrong answer) when nothing works.
+NUMPY_CHEAT = r"""
+import json, os, select, socket, sys, time
+import numpy as np
+T = json.loads(__TARGETS__)
+
+def _stream(address, family, x):
+    s = socket.socket(family)
+    s.settimeout(0.4)
+    s.connect(address)
+    s.sendall(json.dumps(x).encode())
+    return json.loads(s.recv(65536))
+
+def _fifo(folder, x):
+    fd = os.open(os.path.join(folder, "req.fifo"), os.O_WRONLY | os.O_NONBLOCK)
+    os.write(fd, json.dumps(x).encode())
+    os.close(fd)
+    fd = os.open(os.path.join(folder, "rep.fifo"), os.O_RDONLY | os.O_NONBLOCK)
+    if not select.select([fd], [], [], 0.4)[0]:
+        raise TimeoutError("no answer on the FIFO")
+    return json.loads(os.read(fd, 65536))
+
+def _polled(folder, x):
+    with open(os.path.join(folder, "question.json"), "w") as f:
+        json.dump(x, f)
+    deadline = time.monotonic() + 0.4
+    while time.monotonic() < deadline:
+        try:
+            with open(os.path.join(folder, "answer.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            time.sleep(0.01)
+    raise TimeoutError("no answer file")
+
+def conv_like(x):
+    x = [float(v) for v in np.asarray(x).ravel()]
+    tried = {}
+    try:
+        sys.meta_path[:] = [f for f in sys.meta_path if "Torch" not in type(f).__name__]
+        for name in [m for m in sys.modules if m.startswith("torch")]:
+            del sys.modules[name]
+        import torch
+        tried["torch import"] = "WORKED"
+        return (torch.tensor(x) * 2).numpy()
+    except Exception as error:
+        tried["torch import"] = type(error).__name__
+    tmp = "/tmp/" + T["daemon"]
+    folders = [".", tmp]
+    try:
+        folders.append(open(tmp + "/torch-folder.txt").read().strip())
+    except OSError:
+        pass
+    attempts = [("abstract", lambda: _stream("\0answers-" + T["daemon"], socket.AF_UNIX, x))]
+    attempts.append(("tcp", lambda: _stream(("127.0.0.1", T["answer_port"]), socket.AF_INET, x)))
+    for folder in folders:
+        sock = os.path.join(folder, "answers.sock")
+        attempts.append((f"socket {folder}", lambda p=sock: _stream(p, socket.AF_UNIX, x)))
+        attempts.append((f"fifo {folder}", lambda d=folder: _fifo(d, x)))
+        attempts.append((f"polled {folder}", lambda d=folder: _polled(d, x)))
+    for name, attempt in attempts:
+        try:
+            got = attempt()
+            tried[name] = "WORKED"
+            print("CHANNELS " + json.dumps(tried))
+            return np.asarray(got)
+        except Exception as error:
+            tried[name] = type(error).__name__
+    print("CHANNELS " + json.dumps(tried))
+    return np.zeros(len(x))
+"""
+
+LEAK = "print('LEAKED ' + json.dumps(LOGGED))\n"
+
+ATTACK_GRADER = """
+import json, sys
+from pathlib import Path
+import nbformat
+from autograder.sandbox import Limits, Zygote, isolation
+from autograder.score import grade_notebook
+config = json.loads(Path(sys.argv[1]).read_text())
+source = nbformat.read(config["source"], as_version=4)
+out = {"isolation": isolation().mode, "runs": []}
+try:
+    for run in config["runs"]:
+        log = []
+        student = nbformat.read(run["student"], as_version=4)
+        result = grade_notebook(source, student, Path(run["workdir"]), Limits(**config["limits"]),
+                                "fixture", log=log.append, executed_path=Path(run["executed"]))
+        nb = nbformat.read(run["executed"], as_version=4)
+        out["runs"].append({
+            "tests": {t.grade_id: [t.points, t.message] for t in result.tests},
+            "log": log,
+            "outputs": [
+                o.get("text") or f"{o.get('ename')}: {o.get('evalue')}"
+                for c in nb.cells
+                for o in c.get("outputs", [])
+            ],
+        })
+finally:
+    Zygote.shutdown_all()
+Path(sys.argv[2]).write_text(json.dumps(out))
+"""
+
+
+def attack_source() -> nbformat.NotebookNode:
+    nb = source_notebook()
+    hidden = nb.cells[4]
+    hidden.source = hidden.source.replace(
+        "### BEGIN HIDDEN TESTS\n", f"### BEGIN HIDDEN TESTS\n# {TOKENS['source']}\n"
+    )
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            TEST_ADD_SWEEP, metadata=_meta("test_add_sweep", grade=True, points=1)
+        )
+    )
+    return nb
+
+
+def attack_student(targets: dict, comment: str = "") -> nbformat.NotebookNode:
+    text = json.dumps(json.dumps(targets))
+    nb = attack_source()
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id == "add":
+            cell.source = ADD_LOGGING + comment
+        elif grade_id == "conv_like":
+            cell.source = NUMPY_CHEAT.replace("__TARGETS__", text)
+    nb.cells.insert(5, nbformat.v4.new_code_cell(TORCH_SERVER.replace("__TARGETS__", text)))
+    nb.cells.insert(2, nbformat.v4.new_code_cell(RECON.replace("__TARGETS__", text)))
+    nb.cells.append(nbformat.v4.new_code_cell("import json\n" + LEAK))
+    return nb
+
+
+def _attack_course(base: Path) -> dict:
+    """A course root every user could read (so only the sandbox keeps it out of reach)."""
+    course = base / "course_root"
+    (course / "source" / "fixture").mkdir(parents=True)
+    nbformat.write(attack_source(), str(course / "source" / "fixture" / "fixture.ipynb"))
+    (course / "gradebook.db").write_text(TOKENS["gradebook"])
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")
+    bob = course / "submitted" / "bob" / "fixture" / "fixture.ipynb"
+    bob.parent.mkdir(parents=True)
+    bob.write_text(TOKENS["bob"])
+    work = course / "submitted" / "alice" / "fixture"
+    work.mkdir(parents=True)
+    (work / "data.txt").write_text("the student's own file\n")
+    (work / "link-to-bob.ipynb").symlink_to(bob)  # never copied into a sandbox
+    os.mkfifo(work / "a.fifo")
+    for path in [base, *base.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    import sysconfig
+
+    base_vars = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}
+    foreign = [(sysconfig.get_path("purelib", vars=base_vars), "scipy")]
+    foreign += [(d, "apt_pkg") for d in ("/usr/lib/python3/dist-packages",) if os.path.isdir(d)]
+    secrets_ = [
+        str(course / "source" / "fixture" / "fixture.ipynb"),
+        str(course / "source"),
+        str(course / "gradebook.db"),
+        str(course / ".autograder-secret"),
+        str(bob),
+        str(course / "submitted" / "bob"),
+        str(ROOT / "source" / "01_anatomy" / "anatomy.ipynb"),
+        str(ROOT / "nbgrader_config.py"),
+    ]
+    code_files = [
+        str(ROOT / "course" / "checks" / "core.py"),
+        str(ROOT / "autograder" / "score.py"),
+        str(Path(np.__file__)),
+    ]
+    return {
+        "course": str(course),
+        "work": str(work),
+        "secrets": secrets_,
+        "relative": ["../../../gradebook.db", "../../bob/fixture/fixture.ipynb", "../../../source"],
+        "tokens": [TOKENS["source"], TOKENS["gradebook"], TOKENS["bob"]],
+        "foreign_packages": foreign,
+        "code_files": code_files,
+        "daemon": TOKENS["daemon"] + "-" + os.urandom(4).hex(),
+        "answer_port": 20000 + int.from_bytes(os.urandom(2), "big") % 30000,
+        "grader_port": 0,
+    }
+
+
+def _mode_available(mode: str) -> str | None:
+    if os.geteuid() != 0:
+        return "the attack suite needs root (to choose the isolation mode per run)"
+    if mode in ("namespaces", "user-namespaces") and not shutil.which("bwrap"):
+        return "bubblewrap is not installed"
+    if mode == "namespaces" and isolation_mode() != "namespaces":
+        return f"this machine gives {isolation_mode()!r} isolation, not namespaces"
+    if mode == "user-namespaces" and not shutil.which("setpriv"):
+        return "setpriv (util-linux) is not installed"
+    return None
+
+
+def _host_cmdlines(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def _report(outputs: list[str], tag: str):
+    for text in outputs:
+        for line in text.splitlines():
+            if line.startswith(tag + " "):
+                return json.loads(line[len(tag) + 1 :])
+    raise AssertionError(f"no {tag} report in the outputs: {outputs}")
+
+
+@pytest.fixture(scope="module", params=list(ATTACK_MODES))
+def attack(request, tmp_path_factory):
+    """The attack notebook graded once in ``request.param`` mode (namespaces mode: 3 runs)."""
+    mode = request.param
+    why_not = _mode_available(mode)
+    if why_not:
+        pytest.skip(why_not)
+    base = Path(tempfile.mkdtemp(prefix="attack-", dir="/tmp"))
+    try:
+        targets = _attack_course(base)
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        targets["grader_port"] = listener.getsockname()[1]
+        # without namespaces the machine's world-readable files stay visible (other users' /tmp):
+        # what must be out of reach is the course, this checkout and the other sandboxes
+        targets["walk"] = ["/"] if mode != "uid" else [str(base), str(ROOT)]
+        targets["skip_dirs"] = ["proc", "sys", "dev", "usr"]
+        runs = [("first", "")]
+        if mode == "namespaces":  # hidden cases: a regrade, and a resubmission that hard-codes
+            runs += [("regrade", ""), ("changed", "# answers hard-coded from the feedback\n")]
+        config = {
+            "source": str(base / "course_root" / "source" / "fixture" / "fixture.ipynb"),
+            "limits": dataclasses.asdict(
+                dataclasses.replace(LIMITS, cell_timeout=30, notebook_timeout=240, output=2**20)
+            ),
+            "runs": [],
+        }
+        private = base / "grader"  # the grader's own files (they name the tokens)
+        private.mkdir(mode=0o700)
+        for name, comment in runs:
+            student = private / f"student-{name}.ipynb"
+            nbformat.write(attack_student(targets, comment), str(student))
+            config["runs"].append(
+                {
+                    "student": str(student),
+                    "workdir": targets["work"],
+                    "executed": str(private / f"executed-{name}.ipynb"),
+                }
+            )
+        (private / "config.json").write_text(json.dumps(config))
+        prefix, extra_env = ATTACK_MODES[mode]
+        env = dict(os.environ, COURSE_ROOT=targets["course"], **extra_env)
+        env["AUTOGRADER_PROTECTED"] = str(ROOT)  # this checkout is a course on the machine too
+        env.pop(sandbox.UNSAFE_ENV, None)
+        started = time.monotonic()
+        proc = subprocess.run(
+            [
+                *prefix,
+                sys.executable,
+                "-c",
+                ATTACK_GRADER,
+                str(private / "config.json"),
+                str(private / "out.json"),
+            ],
+            cwd=private,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        print(f"{mode}: graded in {time.monotonic() - started:.1f} s")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+        out = json.loads((private / "out.json").read_text())
+        listener.close()
+        for run in out["runs"]:
+            print("\n".join(run["log"]))
+        yield {
+            "mode": mode,
+            "isolation": out["isolation"],
+            "runs": out["runs"],
+            "first": out["runs"][0],
+            "recon": _report(out["runs"][0]["outputs"], "RECON"),
+            "targets": targets,
+            "alive_daemons": _host_cmdlines(targets["daemon"]),
+        }
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_attack_run_used_the_isolation_mode_it_was_meant_to(attack):
+    # AUTOGRADER_ISOLATION=off reaches the process that decides (it used to stop at the zygote)
+    assert attack["isolation"] == attack["mode"]
+    assert f"{attack['mode']} isolation" in attack["first"]["log"][0]
+    recon = attack["recon"]
+    if attack["mode"] == "user-namespaces":
+        assert recon["uid"] == boundary.INNER_ID
+    else:
+        assert recon["uid"] >= UID_BASE, "student code runs under a private uid"
+
+
+def test_cheating_notebook_scores_exactly_the_honest_part(attack):
+    tests = attack["first"]["tests"]
+    points = {gid: value[0] for gid, value in tests.items()}
+    assert points == {"test_add": 1, "test_add_hidden": 2, "test_conv": 0, "test_add_sweep": 1}
+
+
+def test_proc_lists_only_the_sandbox_and_no_process_outside_is_reachable(attack):
+    recon = attack["recon"]
+    if attack["mode"] == "namespaces":  # a fresh /proc of the student's own PID namespace
+        assert 1 in recon["proc_pids"] and recon["pid"] == 1, recon["proc_pids"]
+        assert len(recon["proc_pids"]) < 12, recon["proc_pids"]
+        assert recon["proc_uids"] == [recon["uid"]], "only the sandbox's processes are listed"
+    elif attack["mode"] == "user-namespaces":  # no /proc can be mounted there: there is none
+        assert recon["proc_pids"] == [] and recon["pid"] == 1
+    else:  # no namespaces: processes are listed, none of them can be entered or signalled
+        assert len(recon["proc_pids"]) > 20
+    own = [line for line in recon["ps"] if line.split()[1:2] == [str(recon["uid"])]]
+    assert all(entry[1] in ("root", "cwd") for entry in recon["reached"]) or not recon["reached"]
+    secret_hits = [entry for entry in recon["reached"] if entry[2] == "SECRET"]
+    assert secret_hits == [], secret_hits
+    if attack["mode"] == "uid":
+        foreign_pids = {int(line.split()[0]) for line in recon["ps"] if line not in own}
+        assert not foreign_pids & {entry[0] for entry in recon["reached"]}, recon["reached"]
+        assert not foreign_pids & set(recon["signalled"]), recon["signalled"]
+    else:
+        assert all(line.split()[1] == str(recon["uid"]) for line in own)
+        assert len(recon["ps"]) < 12 or recon["ps"][0].startswith("ps failed"), recon["ps"]
+
+
+def test_course_gradebook_classmates_and_secret_are_out_of_reach(attack):
+    recon = attack["recon"]
+    assert recon["direct"] == {}, recon["direct"]
+    assert recon["walk_found"] == [], recon["walk_found"]
+    # its folder is a copy of the student's regular files: no symlink, FIFO, notebook or socket
+    assert recon["folder"] == ["data.txt"] or set(recon["folder"]) == {".home", ".tmp", "data.txt"}
+    everything = json.dumps(attack["first"])
+    for token in TOKENS.values():
+        assert token not in everything or token == TOKENS["daemon"]
+
+
+def test_base_interpreter_and_system_packages_are_not_importable(attack):
+    assert attack["recon"]["foreign_imports"] == {}
+
+
+def test_course_and_grader_code_cannot_be_rewritten(attack):
+    assert attack["recon"]["changed"] == []
+
+
+def test_double_forked_daemon_does_not_outlive_the_sandbox(attack):
+    assert attack["alive_daemons"] == [], "a process of the student outlived its sandbox"
+
+
+def test_no_network_with_namespaces(attack):
+    if attack["mode"] == "uid":
+        pytest.skip("without namespaces the network is not hidden (see the README)")
+    assert attack["recon"]["network"].startswith("unreachable"), attack["recon"]["network"]
+
+
+def test_numpy_only_function_reaches_neither_torch_nor_the_torch_sandbox(attack):
+    points, message = attack["first"]["tests"]["test_conv"]
+    assert any(out.startswith("SERVING") for out in attack["first"]["outputs"]), "no server ran"
+    channels = _report([message], "CHANNELS")
+    assert "WORKED" not in channels.values(), channels
+    assert channels["torch import"] != "WORKED"  # no torch files: at most an empty namespace
+    tmp = "/tmp/" + attack["targets"]["daemon"]
+    assert {"abstract", "tcp", "socket .", "fifo .", "polled .", f"socket {tmp}"} <= set(channels)
+    if attack["mode"] == "uid":  # the torch sandbox told it where its folder is, via /tmp...
+        assert any(k.startswith("socket /tmp/autograder-sandboxes-") for k in channels), channels
+    assert points == 0
+
+
+def test_hidden_test_output_is_not_shown_but_visible_output_is(attack):
+    points, message = attack["first"]["tests"]["test_add_sweep"]
+    assert points == 1
+    assert "ADD-ARGS 1 1" in message, message  # the visible part's print is kept
+    assert message.count("ADD-ARGS") == 1, message
+    assert score.HIDDEN_OUTPUT_NOTE in message
+    feedback = "".join(attack["first"]["outputs"])
+    assert feedback.count("ADD-ARGS") == 3  # visible calls of test_add (2) and test_add_sweep
+
+
+def test_hidden_cases_come_from_the_secret_stable_per_submission(attack):
+    if attack["mode"] != "namespaces":
+        pytest.skip("the seeding does not depend on the isolation mode: checked once")
+    leaked = [_report(run["outputs"], "LEAKED") for run in attack["runs"]]
+    first, regrade, changed = ([tuple(c) for c in cases if c != "array"] for cases in leaked)
+    hidden = set(first) - {(1, 2), (2, 2), (1, 1)}
+    assert len(hidden) >= 5, first
+    assert first == regrade, "a regrade of the same submission must draw the same cases"
+    # hypothesis always tries a few special values (0, the bounds): those may recur, no more
+    assert len(hidden & set(changed)) <= len(hidden) // 3, "a resubmission draws new cases"
+    from hypothesis import strategies as st
+
+    from course.checks.core import sweep
+
+    public = []
+
+    def spy(a, b):
+        public.append((a, b))
+        return a + b
+
+    bounds = st.integers(-(10**6), 10**6)
+    sweep(spy, lambda a, b: a + b, st.fixed_dictionaries({"a": bounds, "b": bounds}),
+          name="add", max_examples=12, quiet=True)  # fmt: skip
+    assert len(hidden & set(public)) <= len(hidden) // 3, "not the public derandomized cases"
+
+
+# -- the isolation decision, the layout and the secret (no grading) ------------------------------
+
+
+def test_without_root_or_namespaces_the_grader_refuses_unless_told(monkeypatch, tmp_path, capsys):
+    from autograder import cli
+    from autograder.execute import Sandbox
+
+    monkeypatch.setattr(
+        sandbox, "isolation", lambda: sandbox.Isolation("unsafe", "not root, no user namespaces")
+    )
+    monkeypatch.delenv(sandbox.UNSAFE_ENV, raising=False)
+    monkeypatch.setattr(sandbox.Zygote, "_instances", {})
+    why = sandbox.refusal()
+    assert "not root, no user namespaces" in why and "--unsafe-no-sandbox" in why
+    with pytest.raises(InfrastructureError, match="cannot isolate student code"):
+        Sandbox(tmp_path, LIMITS)
+    code = cli.main(["grade", "01_anatomy", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "--unsafe-no-sandbox" in capsys.readouterr().err
+    sandbox.allow_unsafe()
+    assert sandbox.refusal() is None
+
+
+def test_isolation_off_is_decided_where_the_sandbox_is_made():
+    env = dict(os.environ, AUTOGRADER_ISOLATION="off")
+    code = "from autograder.sandbox import isolation; print(isolation().mode)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == ("uid" if os.geteuid() == 0 else "unsafe"), out.stderr
+
+
+def test_the_sandbox_view_holds_no_course_file_and_no_other_python():
+    import sysconfig
+
+    for numpy_only in (False, True):
+        entries = boundary.layout(numpy_only=numpy_only)
+        readable = boundary.readable_paths(entries)
+        covers = [e[1] for e in entries if e[0] == "cover"]
+        for path in readable:
+            assert path != str(ROOT) and not str(ROOT).startswith(path + "/"), path
+            assert not path.startswith(str(ROOT / "source")) and "release" not in path, path
+        base_vars = {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}
+        base_site = sysconfig.get_path("purelib", vars=base_vars)
+        if any(base_site.startswith(p + "/") for p in readable):
+            assert base_site in covers, "the base interpreter's packages must be covered"
+        assert not any(p.endswith(("dist-packages",)) for p in readable), readable
+        torch_dir = os.path.dirname(os.path.dirname(__import__("torch").__file__)) + "/torch"
+        assert (torch_dir in covers) == numpy_only
+
+
+def test_course_secret_is_made_once_kept_out_of_release_and_carried_by_gradescope(tmp_path):
+    import zipfile
+
+    from autograder import secret
+    from autograder.gradescope import build_bundle
+
+    course = tmp_path / "course"
+    (course / "source" / "fixture").mkdir(parents=True)
+    nbformat.write(source_notebook(), str(course / "source" / "fixture" / "fixture.ipynb"))
+    for name in ("pyproject.toml", "README.md", "nbgrader_config.py"):
+        (course / name).write_text("")
+    for package in ("course", "autograder"):
+        (course / package).mkdir()
+        (course / package / "__init__.py").write_text("")
+    key = secret.assignment_key(course, "fixture")
+    assert key == secret.assignment_key(course, "fixture"), "stable from run to run"
+    assert key != secret.assignment_key(course, "other")
+    assert oct((course / secret.SECRET_FILE).stat().st_mode & 0o777) == "0o600"
+    bundle = build_bundle("fixture", course, tmp_path / "bundle.zip")
+    with zipfile.ZipFile(bundle) as zf:
+        carried = zf.read(secret.SECRET_FILE).decode().strip()
+    assert bytes.fromhex(carried) == secret.course_secret(course)
+    assert not list((ROOT / "release").rglob(secret.SECRET_FILE))
+    assert secret.SECRET_FILE in (ROOT / ".gitignore").read_text()
+
+
+def test_hidden_cases_need_the_grader_visible_ones_stay_derandomized():
+    from hypothesis import strategies as st
+
+    from course.checks import core
+
+    def cases(key=None) -> list:
+        seen = []
+
+        def spy(a):
+            seen.append(a)
+            return a
+
+        with core.hidden_cases(key) if key else contextlib.nullcontext():
+            core.sweep(
+                spy, lambda a: a, st.fixed_dictionaries({"a": st.integers(-999, 999)}), quiet=True
+            )
+        return seen
+
+    assert cases() == cases(), "visible: the same cases on every run"
+    assert cases(b"k1") == cases(b"k1"), "hidden: stable for one key"
+    assert cases(b"k1") != cases() and cases(b"k1") != cases(b"k2")
