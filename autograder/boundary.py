@@ -13,8 +13,9 @@ boundary the zygote lives in) and :mod:`autograder.confine` builds each student'
 from the same list. Without namespaces (a dedicated uid), :func:`lock_down` makes the course root
 (all of it but what the layout needs), the grading run's folders and the base interpreter's
 packages unreadable for the sandbox group with POSIX ACLs (``chmod o-rwx`` where the file system
-has no ACLs), and :func:`stage_unreachable` copies the standard library for the sandbox uid when
-it lives where other users cannot read (e.g. under ``/root``).
+has no ACLs). :func:`stage` hard-links what an unprivileged user must read but cannot reach
+(e.g. an interpreter under ``/root``) into a folder it can: the standard library for the sandbox
+uid without namespaces, the interpreter for the unprivileged zygote of the user-namespace mode.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def _system_paths() -> list[tuple[str, ...]]:
 
 
 def _loaded_library_dirs() -> list[str]:
-    """Directories of the shared libraries this process has loaded (outside Python's own)."""
+    """Directories of the shared libraries this process has loaded (outside Python's own:
+    libpython is listed file by file, the packages' folders are bound anyway)."""
     dirs = set()
     try:
         with open("/proc/self/maps") as maps:
@@ -105,7 +107,8 @@ def _loaded_library_dirs() -> list[str]:
                     dirs.add(os.path.dirname(os.path.realpath(parts[5].strip())))
     except OSError:
         pass
-    return sorted(d for d in dirs if "-packages" not in d)
+    own = {_abs(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    return sorted(d for d in dirs if "-packages" not in d and not any(_inside(d, o) for o in own))
 
 
 def python_paths() -> dict[str, list[str]]:
@@ -198,9 +201,18 @@ ZYGOTE_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 
 
 def bwrap_command(
-    bwrap: str, entries: list[tuple[str, ...]], spool: str, user_namespace: bool, env: dict
+    bwrap: str,
+    entries: list[tuple[str, ...]],
+    spool: str,
+    user_namespace: bool,
+    env: dict,
+    sources: dict[str, str] | None = None,
 ) -> list[str]:
-    """bubblewrap arguments for a zygote: no network, own PID/IPC/UTS/mount view, dies with us."""
+    """bubblewrap arguments for a zygote: no network, own PID/IPC/UTS/mount view, dies with us.
+
+    ``sources``: staged copies to bind instead of originals bubblewrap's user cannot read.
+    """
+    sources = sources or {}
     cmd = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc"]
     cmd += ["--unshare-net", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
     if user_namespace:
@@ -212,7 +224,7 @@ def bwrap_command(
             cmd += ["--cap-add", cap]
     for entry in entries:
         if entry[0] == "ro":
-            cmd += ["--ro-bind", entry[1], entry[1]]
+            cmd += ["--ro-bind", sources.get(entry[1], entry[1]), entry[1]]
         elif entry[0] == "symlink":
             cmd += ["--symlink", entry[2], entry[1]]
     for entry in entries:
@@ -367,39 +379,44 @@ def world_writable(paths: list[str]) -> list[str]:
     return found
 
 
-def _staged_name(index: int, path: str) -> str:
-    return f"{index}-{os.path.basename(path)}"
+def unreachable(paths: list[str]) -> list[str]:
+    """Those of ``paths`` a user with no special rights cannot read."""
+    return [p for p in paths if os.path.lexists(p) and not _reachable_by_others(p)]
 
 
-def staged_paths(paths: list[str], staging: str) -> dict[str, str]:
-    """{original: staged copy} for those of ``paths`` that :func:`stage_unreachable` copied."""
-    out = {}
-    for index, path in enumerate(paths):
-        target = os.path.join(staging, _staged_name(index, path))
-        if os.path.isdir(target):
-            out[path] = target
-    return out
+def stage(paths: list[str], staging: str) -> dict[str, str]:
+    """Hard-link (or copy) ``paths`` into ``staging`` (readable by all); {original: copy}.
 
-
-def stage_unreachable(paths: list[str], staging: str) -> None:
-    """Hard-link (or copy) each of ``paths`` other users cannot reach into ``staging``.
-
-    Used for the standard library when the interpreter lives in a private home: the sandbox uid
-    must import from it, and must not see the rest of that home.
+    For an interpreter in a private home (e.g. pyenv under /root): the sandbox's unprivileged
+    user must read it, and nothing else of that home. Directories keep empty folders in place of
+    :data:`STDLIB_SKIP` (the base site-packages among them), so covers still have a mountpoint.
     """
-    for index, path in enumerate(paths):
-        if _reachable_by_others(path):
+    staged = {}
+    for path in paths:
+        target = os.path.join(staging, path.strip("/").replace("/", "__"))
+        staged[path] = target
+        if os.path.lexists(target):
             continue
-        target = os.path.join(staging, _staged_name(index, path))
+        partial = target + ".partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        if os.path.isdir(path):
 
-        def skip(directory: str, names: list[str], top: str = path) -> set[str]:
-            return set(names) & STDLIB_SKIP if directory == top else set()
+            def skip(directory: str, names: list[str], top: str = path) -> set[str]:
+                return set(names) & STDLIB_SKIP if directory == top else set()
 
-        def link(src: str, dst: str) -> None:
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
+            shutil.copytree(path, partial, symlinks=True, ignore=skip, copy_function=_link)
+            for name in STDLIB_SKIP:
+                if os.path.isdir(os.path.join(path, name)):
+                    os.mkdir(os.path.join(partial, name), 0o555)
+            os.chmod(partial, 0o755)
+        else:
+            _link(path, partial)
+        os.rename(partial, target)
+    return staged
 
-        shutil.copytree(path, target, symlinks=True, ignore=skip, copy_function=link)
-        os.chmod(target, 0o755)
+
+def _link(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

@@ -222,7 +222,7 @@ def set_limits(limits, baseline: int, own_uid: bool) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
-    if own_uid:  # counted per uid: only meaningful for a uid of the sandbox's own
+    if own_uid:  # counted per uid (per user namespace): only for a uid of the sandbox's own
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
 
 
@@ -270,7 +270,7 @@ def enter(config: dict, setup: dict, limits, keep_fd: int) -> None:
     os.environ.clear()
     os.environ.update(env)
     _use_staged_paths(config.get("staged") or {})
-    set_limits(limits, baseline, own_uid=mode in ("namespaces", "uid"))
+    set_limits(limits, baseline, own_uid=mode != "unsafe")
     if mode != "unsafe":
         drop_bounding_set()
     if mode in ("namespaces", "uid"):

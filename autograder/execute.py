@@ -37,6 +37,7 @@ from autograder.sandbox import (
     clean_uid_files,
     hand_over,
     uid_processes,
+    zygote_user,
 )
 
 #: Seconds a sandbox may take from fork to "ready" before we call it our failure.
@@ -158,7 +159,10 @@ class Sandbox:
                     os.kill(stale, signal.SIGKILL)
             hand_over(str(self.workdir), uid, gid)
         elif self.mode == "user-namespaces":
-            uid = gid = confine.INNER_ID
+            uid = gid = confine.INNER_ID  # inside its user namespace; outside, the zygote's
+            owner = zygote_user(self.mode)
+            if owner is not None:
+                hand_over(str(self.workdir), owner, owner)
         else:
             uid, gid = os.getuid(), os.getgid()
         self.uid = uid

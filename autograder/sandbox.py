@@ -41,7 +41,9 @@ shared file's lock or inotify events, can carry an answer.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import glob
 import itertools
 import json
 import os
@@ -63,6 +65,9 @@ from autograder.results import InfrastructureError
 
 #: Sandbox uids are UID_BASE + the kernel's host pid: unique among live sandboxes, owned by nobody.
 UID_BASE = 10_000_000
+#: Host uid of the zygote (and so of every student) in user-namespace mode when we are root: an
+#: unprivileged uid, so RLIMIT_NPROC applies and no student process is, outside, root.
+ZYGOTE_UID = UID_BASE - 1
 #: ``off`` forces the no-namespace mode (``uid`` as root).
 MODE_ENV = "AUTOGRADER_ISOLATION"
 #: ``1`` allows running student code without any isolation (``--unsafe-no-sandbox``).
@@ -108,13 +113,19 @@ class Isolation:
 def _probe(bwrap: str, mode: str) -> str | None:
     """None when a sandbox of ``mode`` works here, else what went wrong."""
     entries = boundary.layout(numpy_only=False)
+    user = zygote_user(mode)
     with tempfile.TemporaryDirectory(prefix="autograder-probe-") as spool:
-        cmd = boundary.bwrap_command(
-            bwrap, entries, spool, mode == "user-namespaces", {"PATH": "/usr/bin:/bin"}
-        )
-        cmd += [sys.executable, "-I", "-m", "autograder.confine", mode]
+        os.chmod(spool, 0o711)
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            sources = bwrap_sources(entries, mode)
+        except OSError as error:
+            return f"cannot stage the interpreter for an unprivileged zygote: {error}"
+        env = {"PATH": "/usr/bin:/bin"}
+        cmd = boundary.bwrap_command(bwrap, entries, spool, mode == "user-namespaces", env, sources)
+        cmd += [sys.executable, "-I", "-m", "autograder.confine", mode]
+        ids = {} if user is None else {"user": user, "group": user, "extra_groups": []}
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, **ids)
         except (OSError, subprocess.TimeoutExpired) as error:
             return str(error)
     if proc.returncode == 0:
@@ -122,9 +133,17 @@ def _probe(bwrap: str, mode: str) -> str | None:
     return (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
 
 
-@functools.lru_cache(maxsize=1)
+_isolation_lock = threading.Lock()
+
+
 def isolation() -> Isolation:
     """The strongest isolation this machine allows (probed once per process)."""
+    with _isolation_lock:
+        return _isolation()
+
+
+@functools.lru_cache(maxsize=1)
+def _isolation() -> Isolation:
     root = os.geteuid() == 0
     if os.environ.get(MODE_ENV, "").lower() in ("off", "0", "no", "uid"):
         if root:
@@ -388,12 +407,8 @@ class Zygote:
                     f"the sandbox could change the grader's code: {writable[:5]} are writable "
                     "by every user (chmod o-w them)"
                 )
-            staging = os.path.join(self.spool, ".python")
-            if not os.path.isdir(staging):
-                os.makedirs(staging + ".tmp", mode=0o755, exist_ok=True)
-                boundary.stage_unreachable(py["stdlib"], staging + ".tmp")
-                os.rename(staging + ".tmp", staging)
-            config["staged"] = boundary.staged_paths(py["stdlib"], staging)
+            staging = staging_dir()
+            config["staged"] = boundary.stage(boundary.unreachable(py["stdlib"]), staging)
         return config
 
     def _start(self) -> None:
@@ -403,7 +418,8 @@ class Zygote:
         self._stop_process()
         self.mode = info.mode
         if self.spool is None:  # kept across restarts: folders in it may be about to be used
-            self.spool = tempfile.mkdtemp(prefix="autograder-sandboxes-")
+            _remove_stale(SPOOL_PREFIX)
+            self.spool = tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-")
             os.chmod(self.spool, 0o711)  # sandboxes pass through; none can list the others
         config = self._config(info)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -414,17 +430,24 @@ class Zygote:
             env["COURSE_OFFLINE"] = os.environ["COURSE_OFFLINE"]
         code = f"from autograder.sandbox import zygote_main; zygote_main({child.fileno()})"
         cmd = [sys.executable, "-I", "-c", code]
+        user = zygote_user(info.mode)
         if info.mode in confine.MODES_WITH_NAMESPACES:
             user_ns = info.mode == "user-namespaces"
+            sources = bwrap_sources(config["layout"], info.mode)
             cmd = (
-                boundary.bwrap_command(info.bwrap, config["layout"], self.spool, user_ns, env) + cmd
+                boundary.bwrap_command(
+                    info.bwrap, config["layout"], self.spool, user_ns, env, sources
+                )
+                + cmd
             )
+        ids = {} if user is None else {"user": user, "group": user, "extra_groups": []}
         self.process = subprocess.Popen(
             cmd,
             pass_fds=[child.fileno()],
             env=env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            **ids,
         )
         child.close()
         self.control = parent
@@ -488,6 +511,48 @@ class Zygote:
                 self.process.kill()
                 self.process.wait(5)
             self.process = None
+
+
+SPOOL_PREFIX = "autograder-sandboxes-"
+STAGING_PREFIX = "autograder-staging-"
+_staging_lock = threading.Lock()
+_staging_dir: list[str] = []
+
+
+def staging_dir() -> str:
+    """This process's folder of staged interpreter files (readable by everyone, removed at exit)."""
+    with _staging_lock:
+        if not _staging_dir:
+            _remove_stale(STAGING_PREFIX)
+            path = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-")
+            os.chmod(path, 0o755)
+            _staging_dir.append(path)
+            atexit.register(shutil.rmtree, path, True)
+        return _staging_dir[0]
+
+
+def zygote_user(mode: str) -> int | None:
+    """The unprivileged host uid the zygote runs as (None: ours)."""
+    return ZYGOTE_UID if mode == "user-namespaces" and os.geteuid() == 0 else None
+
+
+def bwrap_sources(entries: list, mode: str) -> dict[str, str]:
+    """Staged copies of what the zygote's unprivileged user could not bind."""
+    if zygote_user(mode) is None:
+        return {}
+    return boundary.stage(boundary.unreachable(boundary.readable_paths(entries)), staging_dir())
+
+
+def _remove_stale(prefix: str) -> None:
+    """Folders left by graders that were killed (their name holds the grader's pid)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), prefix + "*-*")):
+        pid = os.path.basename(path)[len(prefix) :].split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not os.path.exists(f"/proc/{pid}"):
+            if os.stat(path).st_uid == os.geteuid():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+atexit.register(Zygote.shutdown_all)
 
 
 def prewarm(variants=(True, False)) -> None:
