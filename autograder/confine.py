@@ -269,7 +269,6 @@ def enter(config: dict, setup: dict, limits, keep_fd: int) -> None:
     env = environment(folder, private_tmp=namespaces)
     os.environ.clear()
     os.environ.update(env)
-    _use_staged_paths(config.get("staged") or {})
     set_limits(limits, baseline, own_uid=mode != "unsafe")
     if mode != "unsafe":
         drop_bounding_set()
@@ -287,8 +286,12 @@ def enter(config: dict, setup: dict, limits, keep_fd: int) -> None:
     _close_fds_except(keep_fd)
 
 
-def _use_staged_paths(staged: dict[str, str]) -> None:
-    """Import from the staged copies of directories the sandbox uid cannot reach."""
+def use_staged_paths(staged: dict[str, str]) -> None:
+    """Import from the staged copies of directories the sandbox uid cannot reach.
+
+    Done once in the zygote (rewriting every loaded package's ``__path__`` in each child would
+    cost a page fault per module), so every sandbox forks with it done.
+    """
     if not staged:
         return
 

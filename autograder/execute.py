@@ -154,7 +154,9 @@ class Sandbox:
         self.pid = self.proc.pid
         if self.mode in ("namespaces", "uid"):
             uid = gid = UID_BASE + self.pid
-            for stale in uid_processes(uid):  # a uid left behind by a crashed earlier run
+            # without namespaces a killed earlier grader may have left processes of this uid
+            # (with them, a sandbox's processes die with its namespace)
+            for stale in uid_processes(uid) if self.mode == "uid" else []:
                 with contextlib.suppress(OSError):
                     os.kill(stale, signal.SIGKILL)
             hand_over(str(self.workdir), uid, gid)

@@ -257,6 +257,7 @@ def zygote_main(control_fd: int) -> None:
         import torch
 
         torch.set_num_threads(1)
+    confine.use_staged_paths(config.get("staged") or {})
     if config["mode"] in ("uid", "unsafe"):
         confine._libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to us
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
