@@ -24,8 +24,9 @@ the machine kills everything in the namespace. No helper process of the sandbox'
   capabilities the zygote's children need; a student gets a host uid of its own
   (``UID_BASE + pid``) and a fresh ``/proc`` of its PID namespace.
 - ``user-namespaces`` (root without CAP_SYS_ADMIN, as in a container, or a user with user
-  namespaces): bubblewrap in a user namespace; each sandbox adds a user namespace mapping one
-  private uid, and gets no ``/proc`` at all (a new one cannot be mounted there).
+  namespaces): bubblewrap in a user namespace (as root: run by the unprivileged
+  :data:`ZYGOTE_UID`, with what that uid cannot read staged); each sandbox adds a user namespace
+  mapping one private uid, and gets no ``/proc`` at all (a new one cannot be mounted there).
 - ``uid`` (root without namespaces, or ``AUTOGRADER_ISOLATION=off``): no bubblewrap; the kernel
   switches to a private uid whose groups POSIX ACLs deny the course root, the grader's folders
   and the base interpreter's packages (:func:`autograder.boundary.lock_down`); every process of
@@ -33,10 +34,10 @@ the machine kills everything in the namespace. No helper process of the sandbox'
 - ``unsafe`` (no root, no user namespaces): student code would run as the grader's own user.
   Refused unless explicitly allowed (``--unsafe-no-sandbox``, :data:`UNSAFE_ENV`).
 
-The numpy-only sandbox never runs while its torch sandbox does: the grader stops every process
-of the torch sandbox (SIGSTOP, verified) around every numpy-only operation (:meth:`Sandbox
-frozen <SandboxProcess.stop_all>`), so no channel between them, not even a covert one through a
-shared file's lock or inotify events, can carry an answer.
+A numpy-only sandbox never runs while its torch sandbox does: before the grader uses one it stops
+every process of the other (SIGSTOP, verified: :meth:`SandboxProcess.stop_all`), so no channel
+between them, not even a covert one through a shared file's lock or inotify events, can carry an
+answer while the numpy-only code runs.
 """
 
 from __future__ import annotations
