@@ -134,15 +134,20 @@ class Sandbox:
 
     def _take_over(self, until: float, numpy_only: bool) -> None:
         """Receive the kernel's pidfd, give it a uid and its folder, and tell it to begin."""
-        self.sock.settimeout(max(0.1, until - time.monotonic()))
+        fds: list[int] = []
         try:
-            data, fds, _flags, _addr = socket.recv_fds(self.sock, 65536, 1)
+            while not self.frames and self.dead_reason is None:  # the first frame, maybe in parts
+                self.sock.settimeout(max(0.1, until - time.monotonic()))
+                data, more, _flags, _addr = socket.recv_fds(self.sock, 65536, 1)
+                fds += more
+                if not data:
+                    break
+                self.buffer += data
+                self._parse()
         except (OSError, TimeoutError) as error:
             raise InfrastructureError(f"the sandbox did not start: {error}") from error
         finally:
             self.sock.settimeout(None)
-        self.buffer += data
-        self._parse()
         spawned = self.frames.pop(0) if self.frames else {}
         if spawned.get("type") != "spawned" or len(fds) != 1:
             for fd in fds:
