@@ -503,6 +503,9 @@ class Zygote:
             self.spool = None
 
     def _stop_process(self) -> None:
+        if self.reader is not None:  # (its reference would keep the socket open: no EOF)
+            self.reader.close()
+            self.reader = None
         if self.control is not None:
             self.control.close()
             self.control = None

@@ -1151,6 +1151,10 @@ def _report(outputs: list[str], tag: str):
     raise AssertionError(f"no {tag} report in the outputs: {outputs}")
 
 
+#: One xdist worker grades each mode once and runs all the tests reading that run.
+attack_suite = pytest.mark.xdist_group("attack-suite")
+
+
 @pytest.fixture(scope="module", params=list(ATTACK_MODES))
 def attack(request, tmp_path_factory):
     """The attack notebook graded once in ``request.param`` mode (namespaces mode: 3 runs)."""
@@ -1231,6 +1235,7 @@ def attack(request, tmp_path_factory):
         shutil.rmtree(base, ignore_errors=True)
 
 
+@attack_suite
 def test_attack_run_used_the_isolation_mode_it_was_meant_to(attack):
     # AUTOGRADER_ISOLATION=off reaches the process that decides (it used to stop at the zygote)
     assert attack["isolation"] == attack["mode"]
@@ -1242,12 +1247,14 @@ def test_attack_run_used_the_isolation_mode_it_was_meant_to(attack):
         assert recon["uid"] >= UID_BASE, "student code runs under a private uid"
 
 
+@attack_suite
 def test_cheating_notebook_scores_exactly_the_honest_part(attack):
     tests = attack["first"]["tests"]
     points = {gid: value[0] for gid, value in tests.items()}
     assert points == {"test_add": 1, "test_add_hidden": 2, "test_conv": 0, "test_add_sweep": 1}
 
 
+@attack_suite
 def test_proc_lists_only_the_sandbox_and_no_process_outside_is_reachable(attack):
     recon = attack["recon"]
     if attack["mode"] == "namespaces":  # a fresh /proc of the student's own PID namespace
@@ -1271,6 +1278,7 @@ def test_proc_lists_only_the_sandbox_and_no_process_outside_is_reachable(attack)
         assert len(recon["ps"]) < 12 or recon["ps"][0].startswith("ps failed"), recon["ps"]
 
 
+@attack_suite
 def test_course_gradebook_classmates_and_secret_are_out_of_reach(attack):
     recon = attack["recon"]
     assert recon["direct"] == {}, recon["direct"]
@@ -1282,24 +1290,29 @@ def test_course_gradebook_classmates_and_secret_are_out_of_reach(attack):
         assert token not in everything or token == TOKENS["daemon"]
 
 
+@attack_suite
 def test_base_interpreter_and_system_packages_are_not_importable(attack):
     assert attack["recon"]["foreign_imports"] == {}
 
 
+@attack_suite
 def test_course_and_grader_code_cannot_be_rewritten(attack):
     assert attack["recon"]["changed"] == []
 
 
+@attack_suite
 def test_double_forked_daemon_does_not_outlive_the_sandbox(attack):
     assert attack["alive_daemons"] == [], "a process of the student outlived its sandbox"
 
 
+@attack_suite
 def test_no_network_with_namespaces(attack):
     if attack["mode"] == "uid":
         pytest.skip("without namespaces the network is not hidden (see the README)")
     assert attack["recon"]["network"].startswith("unreachable"), attack["recon"]["network"]
 
 
+@attack_suite
 def test_numpy_only_function_reaches_neither_torch_nor_the_torch_sandbox(attack):
     points, message = attack["first"]["tests"]["test_conv"]
     assert any(out.startswith("SERVING") for out in attack["first"]["outputs"]), "no server ran"
@@ -1313,6 +1326,7 @@ def test_numpy_only_function_reaches_neither_torch_nor_the_torch_sandbox(attack)
     assert points == 0
 
 
+@attack_suite
 def test_hidden_test_output_is_not_shown_but_visible_output_is(attack):
     points, message = attack["first"]["tests"]["test_add_sweep"]
     assert points == 1
@@ -1323,6 +1337,7 @@ def test_hidden_test_output_is_not_shown_but_visible_output_is(attack):
     assert feedback.count("ADD-ARGS") == 3  # visible calls of test_add (2) and test_add_sweep
 
 
+@attack_suite
 def test_hidden_cases_come_from_the_secret_stable_per_submission(attack):
     if attack["mode"] != "namespaces":
         pytest.skip("the seeding does not depend on the isolation mode: checked once")
