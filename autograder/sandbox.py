@@ -43,11 +43,13 @@ answer while the numpy-only code runs.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import functools
 import glob
 import itertools
 import json
 import os
+import queue
 import secrets
 import select
 import shutil
@@ -349,6 +351,42 @@ def install_torch_blocker() -> None:
     sys.meta_path.insert(0, _TorchBlocker())
 
 
+class _Launcher:
+    """Starts zygotes from one thread that lives as long as the process.
+
+    bubblewrap's ``--die-with-parent`` (PR_SET_PDEATHSIG) fires when the *thread* that started
+    it ends, not the process: a zygote started from a short-lived thread (a Dask task, a prewarm
+    thread) would be killed with it.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
+
+    def popen(self, cmd: list[str], **kwargs) -> subprocess.Popen:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(
+                    target=self._serve, name="autograder-zygote-launcher", daemon=True
+                )
+                self.thread.start()
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        self.requests.put((cmd, kwargs, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            cmd, kwargs, done = self.requests.get()
+            try:
+                done.set_result(subprocess.Popen(cmd, **kwargs))
+            except BaseException as error:  # noqa: BLE001 - handed to the caller
+                done.set_exception(error)
+
+
+_launcher = _Launcher()
+
+
 class Zygote:
     """Client handle to a zygote process (one per grader process and variant, started lazily).
 
@@ -443,7 +481,7 @@ class Zygote:
                 + cmd
             )
         ids = {} if user is None else {"user": user, "group": user, "extra_groups": []}
-        self.process = subprocess.Popen(
+        self.process = _launcher.popen(
             cmd,
             pass_fds=[child.fileno()],
             env=env,

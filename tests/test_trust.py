@@ -1460,3 +1460,20 @@ def test_hidden_cases_need_the_grader_visible_ones_stay_derandomized():
     assert cases() == cases(), "visible: the same cases on every run"
     assert cases(b"k1") == cases(b"k1"), "hidden: stable for one key"
     assert cases(b"k1") != cases() and cases(b"k1") != cases(b"k2")
+
+
+@needs_root
+def test_zygote_started_from_a_thread_outlives_the_thread():
+    # Dask runs tasks in threads; bubblewrap's --die-with-parent follows the starting *thread*
+    import threading
+
+    zygote = sandbox.Zygote(torch=False)
+    thread = threading.Thread(target=zygote.ensure_started)
+    thread.start()
+    thread.join()
+    try:
+        time.sleep(1.0)
+        assert zygote.alive(), "the zygote died with the thread that started it"
+        assert zygote.ensure_started() == 0.0
+    finally:
+        zygote.stop()
