@@ -139,10 +139,32 @@ def _probe(bwrap: str, mode: str) -> str | None:
 _isolation_lock = threading.Lock()
 
 
+#: The probe's verdict, inherited by the worker processes of a grader (with the conditions it
+#: held under: a process with other ids or capabilities, e.g. under setpriv, probes again).
+DECIDED_ENV = "AUTOGRADER_ISOLATION_DECIDED"
+
+
+def _conditions() -> str:
+    caps = ""
+    for line in (_read("/proc/self/status") or "").splitlines():
+        if line.startswith(("CapEff:", "CapBnd:")):
+            caps += line.split()[1]
+    return f"{os.geteuid()}:{caps}:{os.environ.get(MODE_ENV, '')}:{shutil.which('bwrap')}"
+
+
 def isolation() -> Isolation:
-    """The strongest isolation this machine allows (probed once per process)."""
+    """The strongest isolation this machine allows (probed once per process tree)."""
     with _isolation_lock:
-        return _isolation()
+        try:
+            inherited = json.loads(os.environ.get(DECIDED_ENV, "null"))
+        except ValueError:
+            inherited = None
+        if type(inherited) is dict and inherited.get("conditions") == _conditions():
+            return Isolation(inherited["mode"], inherited["why"], inherited.get("bwrap"))
+        info = _isolation()
+        decided = {"conditions": _conditions(), **asdict(info)}
+        os.environ[DECIDED_ENV] = json.dumps(decided)
+        return info
 
 
 @functools.lru_cache(maxsize=1)
