@@ -197,7 +197,7 @@ def test_conv_refused_setting_shows_torchs_message(explorer_kwargs, torch_kwargs
     h, w = explorer.height, explorer.width
     kwargs = {"kernel_size": 3, **torch_kwargs}
     expected = torch_error(lambda: torch.nn.Conv2d(1, 1, **kwargs)(torch.zeros(1, 1, h, w)))
-    assert explorer.output_shape is None
+    assert explorer.output_shape is None and not explorer.state["limit"]
     assert explorer.error == expected
     assert expected in explorer.describe()
 
@@ -218,6 +218,15 @@ def test_conv_settings_changed_from_python_recompute_the_state():
 def test_explorer_refuses_inputs_too_large_to_draw_before_torch_runs():
     explorer = ConvExplorer(height=40, width=5)
     assert explorer.output_shape is None and "1x1 to 16x16" in explorer.error
+    # a typo in a number field must not make torch allocate a 10^9-wide padding
+    explorer = ConvExplorer(padding=10**9)
+    assert explorer.output_shape is None and "padding values up to 32" in explorer.error
+    explorer = PoolExplorer(kernel_size=(2, 10**6))
+    assert explorer.output_shape is None and "kernel_size values up to 32" in explorer.error
+    # torch accepts it, but the padded input is too large to draw
+    explorer = ConvExplorer(kernel_size=1, padding=(0, 12))
+    assert explorer.output_shape is None and "torch accepts this" in explorer.error
+    assert explorer.state["limit"] and explorer.state["output_shape"] == [1, 1, 5, 29]
 
 
 # ------------------------------------------------------------------ pooling
@@ -325,7 +334,7 @@ def test_pool_refused_setting_shows_torchs_message(kwargs):
     explorer = PoolExplorer(**kwargs)
     layer = torch_pool(explorer.settings)
     expected = torch_error(lambda: layer(torch.zeros(1, 1, 5, 5, dtype=torch.float64)))
-    assert explorer.output_shape is None
+    assert explorer.output_shape is None and not explorer.state["limit"]
     assert explorer.error == expected
 
 

@@ -115,10 +115,12 @@ function render({ model, el }) {
   let hovered = null;
   let cells = null; // the DOM cells of the current drawing
 
+  // data-synced="true" once the drawing shows the kernel's answer for the controls' settings
+  // (a change to a value the model already holds sends nothing and stays synced).
   function send(changes) {
-    root.dataset.synced = "false";
     model.set(changes);
     model.save_changes();
+    root.dataset.synced = synced() ? "true" : "false";
   }
 
   function synced() {
@@ -153,7 +155,7 @@ function render({ model, el }) {
       error.textContent = "";
       error.hidden = true;
     } else {
-      shape.textContent = `${layer} refuses this setting:`;
+      shape.textContent = state.limit ? "The explorer cannot draw this:" : `${layer} refuses this setting:`;
       shape.dataset.shape = "";
       error.textContent = state.error || "";
       error.hidden = false;

@@ -30,6 +30,8 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 MAX_GRID = 28
 #: Inputs larger than this are refused before torch runs (the explorer is for small cases).
 MAX_INPUT = 16
+#: Kernel sizes, strides, paddings and dilations beyond this are refused before torch runs.
+MAX_PARAM = 32
 
 Pair = tuple[int, int]
 
@@ -124,12 +126,21 @@ def input_values(height: int, width: int, kind: str = "arange") -> np.ndarray:
 
 
 def _size_error(settings: dict) -> str:
+    """Our own limits, checked before torch runs: sizes a drawing can show (and that cannot
+    make torch allocate gigabytes). '' when the settings are within them."""
     h, w = settings["height"], settings["width"]
     if not (1 <= h <= MAX_INPUT and 1 <= w <= MAX_INPUT):
         return (
             f"The explorer draws inputs from 1x1 to {MAX_INPUT}x{MAX_INPUT}; got {h}x{w}. "
             "(torch itself takes any size.)"
         )
+    for name in ("kernel_size", "stride", "padding", "dilation"):
+        value = settings.get(name)
+        if isinstance(value, list) and max(abs(v) for v in value) > MAX_PARAM:
+            return (
+                f"The explorer takes {name} values up to {MAX_PARAM}; got {tuple(value)}. "
+                "(torch itself takes larger ones.)"
+            )
     return ""
 
 
@@ -150,7 +161,8 @@ def conv_formula(n: int, before: int, after: int, k: int, s: int, d: int, name: 
 def conv_state(settings: dict) -> dict:
     """Everything the conv explorer draws for ``settings`` (see :func:`conv_settings`).
 
-    Keys: settings, call, ok, error, pads (left, right, top, bottom) or None, formula (list of
+    Keys: settings, call, ok, error, limit (True when the error is the explorer's own size
+    limit rather than torch's refusal), pads (left, right, top, bottom) or None, formula (list of
     {"text", "value"} for H and W, or []), input_shape [1, 1, H, W], and when torch accepts:
     output_shape (torch's), output (H_out x W_out values of the layer with all-ones weights, no
     bias), padded (the padded input's values), source (for each padded cell the flat index
@@ -162,11 +174,14 @@ def conv_state(settings: dict) -> dict:
         "call": conv_call(settings),
         "ok": False,
         "error": _size_error(settings),
+        "limit": False,  # True: the explorer's own limit refused it, not torch
         "pads": None,
         "formula": [],
         "input_shape": [1, 1, settings["height"], settings["width"]],
     }
-    if not state["error"]:
+    if state["error"]:
+        state["limit"] = True
+    else:
         with _quiet_torch():
             _run_conv(settings, state)
     return state
@@ -219,6 +234,7 @@ def _run_conv(settings: dict, state: dict) -> None:
     state["output_shape"] = [int(n) for n in out.shape]
     hp, wp = h + top + bottom, w + left + right
     if max(hp, wp) > MAX_GRID:
+        state["limit"] = True
         state["error"] = (
             f"torch accepts this (output shape {tuple(out.shape)}), but the padded input is "
             f"{hp}x{wp}: the explorer draws at most {MAX_GRID}x{MAX_GRID}."
@@ -345,7 +361,8 @@ def pool_formula(n: int, k: int, s: int, p: int, d: int, ceil: bool, name: str) 
 def pool_state(settings: dict) -> dict:
     """Everything the pooling explorer draws for ``settings`` (see :func:`pool_settings`).
 
-    Keys: settings, call, ok, error, stride and dilation (the effective [h, w] pairs), formula,
+    Keys: settings, call, ok, error, limit (as in :func:`conv_state`), stride and dilation (the
+    effective [h, w] pairs), formula,
     input ((H, W) values), and when torch accepts: output_shape (torch's), output (values), for
     max pooling ``winners`` (torch's return_indices: flat r * W + c of each window's maximum),
     for average pooling ``divisor`` (per output cell, what torch divided the window's sum by) and
@@ -362,12 +379,14 @@ def pool_state(settings: dict) -> dict:
         "call": pool_call(settings),
         "ok": False,
         "error": _size_error(settings),
+        "limit": False,  # True: the explorer's own limit refused it, not torch
         "stride": list(stride),
         "dilation": list(dilation),
         "formula": [],
         "input_shape": [1, 1, h, w],
     }
     if state["error"]:
+        state["limit"] = True
         return state
     (kh, kw), (sh, sw), (ph, pw) = settings["kernel_size"], stride, settings["padding"]
     (dh, dw), ceil = dilation, settings["ceil_mode"]
@@ -436,6 +455,7 @@ def _size_pool_grid(state: dict) -> None:
     state["grid"] = [rows, cols]
     if max(rows, cols) > MAX_GRID:
         state["ok"] = False
+        state["limit"] = True
         state["error"] = (
             f"torch accepts this (output shape {tuple(state['output_shape'])}), but the "
             f"padded input is {rows}x{cols}: the explorer draws at most {MAX_GRID}x{MAX_GRID}."

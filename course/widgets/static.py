@@ -76,7 +76,8 @@ def _error_figure(state: dict):
 
     fig = Figure(figsize=(7, 1.4), dpi=100)
     fig.text(0.01, 0.8, state["call"], fontsize=9, family="monospace", va="top")
-    fig.text(0.01, 0.45, "torch refuses it:", fontsize=9, va="top")
+    why = "the explorer cannot draw it:" if state.get("limit") else "torch refuses it:"
+    fig.text(0.01, 0.45, why, fontsize=9, va="top")
     fig.text(0.01, 0.25, state["error"], fontsize=8, family="monospace", va="top", color="#a31515")
     return fig
 
