@@ -377,15 +377,15 @@ def _explorer_cells() -> list[str]:
 
 
 def test_notebooks_show_each_explorer_after_its_static_picture():
-    for (assignment, name, cell_id), follows in zip(
-        EXPLORER_CELLS, ("conv_arithmetic_animation", "show_pooling("), strict=True
+    # 04: after the conv_arithmetic animation that ends "Pictures first"; 07: after show_pooling
+    for (assignment, name, cell_id), figure_id in zip(
+        EXPLORER_CELLS, ("1360a6ac", "p07-21"), strict=True
     ):
-        nb = nbformat.read(ROOT / "source" / assignment / f"{name}.ipynb", as_version=4)
-        ids = [c.get("id") for c in nb.cells]
-        index = ids.index(cell_id)
-        assert follows in nb.cells[index - 2].source, f"{cell_id} is not right after the figure"
-        released = ROOT / "release" / assignment / f"{name}.ipynb"
-        assert cell_id in [c.get("id") for c in nbformat.read(released, as_version=4).cells]
+        for folder in ("source", "release"):
+            nb = nbformat.read(ROOT / folder / assignment / f"{name}.ipynb", as_version=4)
+            ids = [c.get("id") for c in nb.cells]
+            assert ids.index(cell_id) == ids.index(figure_id) + 2, f"{folder}/{assignment}"
+            assert nb.cells[ids.index(cell_id) - 1].cell_type == "markdown"
 
 
 def test_explorer_cells_run_headless_in_nbclient_and_export_their_picture(tmp_path):

@@ -9,6 +9,7 @@ through the inline backend and never needs a display.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 from course.widgets import layers
@@ -28,6 +29,7 @@ PAD_COLORS = {
 MINUS_INF = "#d9d9d9"
 OUTSIDE = "#f3f3f3"
 CELL_INCHES = 0.36
+HEADER_LINE = 0.2  # inches per line of the monospace header
 
 
 def _number(value: float) -> str:
@@ -61,11 +63,12 @@ def _finish(ax, rows: int, cols: int, title: str) -> None:
 def _figure(grid: tuple[int, int], out: tuple[int, int], header: list[str]):
     from matplotlib.figure import Figure
 
+    header = [part for line in header for part in textwrap.wrap(line, 96)]
     width = max(6.0, (grid[1] + out[1] + 2) * CELL_INCHES)
-    height = max(grid[0], out[0]) * CELL_INCHES + 0.35 * len(header) + 0.6
+    height = max(grid[0], out[0]) * CELL_INCHES + HEADER_LINE * len(header) + 0.9
     fig = Figure(figsize=(width, height), dpi=100)
     fig.suptitle("\n".join(header), fontsize=9, family="monospace", y=0.99, va="top")
-    top = 1 - (0.35 * len(header) + 0.15) / height
+    top = 1 - (HEADER_LINE * len(header) + 0.5) / height  # room for 2-line panel titles
     return fig, fig.subplots(
         1, 2, gridspec_kw={"width_ratios": [grid[1] + 0.5, out[1] + 0.5], "top": top}
     )
@@ -130,7 +133,8 @@ def conv_figure(state: dict, cell: Sequence[int] = (0, 0)):
         ax_in,
         rows,
         cols,
-        f"padded input ({settings['padding_mode']}): kernel taps for output {tuple(cell)}",
+        f"padded input ({settings['padding_mode']} padding): dark = taps of output "
+        f"{tuple(cell)},\norange = input cells feeding it through the padding",
     )
     _finish(ax_out, out_rows, out_cols, "output (all-ones kernel)")
     return fig
