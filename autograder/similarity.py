@@ -45,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -350,19 +349,29 @@ def given_lines(code: str, starter: str) -> set[int]:
     return {b.b + i + 1 for b in blocks for i in range(b.size)}
 
 
-def line_numbers(code: str, slices, given: set[int] = frozenset()) -> list[int]:
+def line_starts(code: str):
+    """Offsets at which the lines of code start (for line_numbers)."""
+    import numpy as np
+
+    return np.array([0] + [m.end() for m in re.finditer("\n", code)], dtype=np.int64)
+
+
+def line_numbers(code: str, slices, given: set[int] = frozenset(), starts=None) -> list[int]:
     """1-based lines touched by copydetect slices (2 x N array of [start, end) offsets),
     leaving out the `given` lines (starter code)."""
+    import numpy as np
+
     if len(slices) == 0 or len(slices[0]) == 0:
         return []
-    starts = [0] + [m.end() for m in re.finditer("\n", code)]
+    starts = line_starts(code) if starts is None else starts
+    begin = np.clip(slices[0], 0, len(code))
+    end = np.clip(slices[1], 0, len(code))
+    keep = end > begin
+    first = np.searchsorted(starts, begin[keep], side="right")
+    last = np.searchsorted(starts, end[keep] - 1, side="right")
     lines: set[int] = set()
-    for s, e in zip(slices[0].tolist(), slices[1].tolist(), strict=True):
-        s, e = max(0, int(s)), min(len(code), int(e))
-        if e <= s:
-            continue
-        first, last = bisect_right(starts, s), bisect_right(starts, e - 1)
-        lines.update(range(first, last + 1))
+    for f, t in zip(first.tolist(), last.tolist(), strict=True):
+        lines.update(range(f, t + 1))
     return sorted(lines - given)
 
 
@@ -390,12 +399,15 @@ def code_sizes(fps: dict) -> dict[str, float]:
 def score_pairs(fps: dict, exercises: list[Exercise], candidates: dict[str, set]) -> list[Pair]:
     """Compare every candidate pair on every exercise where they share a fingerprint."""
     size = code_sizes(fps)
-    given: dict[tuple[str, str], set[int]] = {}
+    lines_of: dict[tuple[str, str], tuple] = {}  # (given lines, line starts) per cell
 
-    def given_of(sid: str, ex: Exercise) -> set[int]:
-        if (sid, ex.label) not in given:
-            given[(sid, ex.label)] = given_lines(fps[(sid, ex.label)].raw_code, ex.starter)
-        return given[(sid, ex.label)]
+    def lines(sid: str, ex: Exercise, slices) -> list[int]:
+        key = (sid, ex.label)
+        if key not in lines_of:
+            code = fps[key].raw_code
+            lines_of[key] = (given_lines(code, ex.starter), line_starts(code))
+        given, starts = lines_of[key]
+        return line_numbers(fps[key].raw_code, slices, given, starts)
 
     matched: dict[tuple[str, str], list[float]] = {}
     per_ex: dict[tuple[str, str], dict[str, ExerciseMatch]] = {}
@@ -412,8 +424,8 @@ def score_pairs(fps: dict, exercises: list[Exercise], candidates: dict[str, set]
                 score=(ma + mb) / (fa.token_coverage + fb.token_coverage),
                 shared_a=ma / fa.token_coverage,
                 shared_b=mb / fb.token_coverage,
-                lines_a=line_numbers(fa.raw_code, sa, given_of(a, ex)),
-                lines_b=line_numbers(fb.raw_code, sb, given_of(b, ex)),
+                lines_a=lines(a, ex, sa),
+                lines_b=lines(b, ex, sb),
             )
     pairs = [
         Pair(
