@@ -223,6 +223,9 @@ def student_code(
     except Ungradable as exc:
         out.notes.append(f"not compared: {exc}")
         return out
+    except Exception as exc:  # whatever the files hold, only this student is not compared
+        out.notes.append(f"not compared: the submission cannot be read ({type(exc).__name__})")
+        return out
     wanted = {(e.notebook, e.grade_id): e.label for e in exercises}
     for v in val.notebooks:
         if v.student_nb is None:
@@ -272,7 +275,11 @@ def fingerprint_class(
             code = st.code.get(ex.label)
             if code is None or not code.strip():
                 continue
-            fp = _fingerprint(f"{st.student_id}/{ex.label}.py", code, settings, boilerplate)
+            try:
+                fp = _fingerprint(f"{st.student_id}/{ex.label}.py", code, settings, boilerplate)
+            except Exception as exc:  # (the tokenizer takes any text; this is belt and braces)
+                st.notes.append(f"{ex.label}: not compared ({type(exc).__name__}: {exc})")
+                continue
             if fp.hashes:
                 fps[(st.student_id, ex.label)] = fp
     return fps

@@ -510,3 +510,26 @@ def test_grade_with_similarity_flag_writes_the_report(tmp_path):
     page = (out / "similarity.html").read_text(encoding="utf-8")
     assert "at least <strong>60%</strong>" in page
     assert "carol" in page  # too little code of her own: said so, not compared
+
+
+def test_unreadable_notebook_is_a_reason_not_a_crash(tmp_path):
+    from similarity_class import released_notebook, submission
+
+    name, release_nb = released_notebook(MULTICHANNEL, tmp_path / "release")
+    subs = tmp_path / "subs"
+    for student, answers in (("ada", ADA), ("ben", ADA)):
+        nbformat_write(submission(release_nb, answers, {}), subs / student / f"{name}.ipynb")
+    (subs / "tom").mkdir()
+    (subs / "tom" / f"{name}.ipynb").write_text('{"cells": [oops')
+    _, report = compare_folder(MULTICHANNEL, subs, tmp_path / "staging")
+    notes = {s.student_id: s.notes for s in report.students}
+    assert any("not a notebook" in n for n in notes["tom"]), notes["tom"]
+    assert [(p.a, p.b) for p in report.pairs] == [("ada", "ben")]
+    assert "tom" in html_page(report)
+
+
+def nbformat_write(nb, path: Path) -> None:
+    import nbformat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
