@@ -96,6 +96,14 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-total-mb", type=float, default=500.0, help="cap on all submissions uncompressed"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--similarity",
+        action="store_true",
+        help="then write similarity.csv/.html for the same submissions (status 4 if that fails)",
+    )
+    from autograder.similarity import add_report_options
+
+    add_report_options(parser, prefix="similarity-")
 
 
 # ---------------------------------------------------------------- the worker (one submission)
@@ -442,7 +450,7 @@ def _print_table(results: list[SubmissionResult]) -> None:
 
 
 def run_grade(args: argparse.Namespace) -> int:
-    from autograder import record
+    from autograder import record, similarity
     from autograder.course import course_root
     from autograder.intake import IntakeError, intake
 
@@ -645,7 +653,9 @@ def run_grade(args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):
         shutil.rmtree(out / ".work")
     _print_table([final[s] for s in staged.students if s in final])
-    print(f"\ngrades: {out / 'grades.csv'}\ngradebook: {db_url}")
+    print(f"\ngrades: {out / 'grades.csv'}\ngradebook: {db_url}", flush=True)
+    # --similarity: the similarity report of the same submissions, in its own process
+    similarity_failed = args.similarity and similarity.after_grading(args, root, out) != 0
     failures += len(record_failures)
     if failures:
         print(
@@ -654,7 +664,7 @@ def run_grade(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 3
-    return 0
+    return 4 if similarity_failed else 0
 
 
 if __name__ == "__main__":
