@@ -32,6 +32,8 @@ from course.checks.core import (
     as_plain_array,
     check_cases,
     compare_arrays,
+    compare_call,
+    describe_case,
     one_thread,
     sweep,
 )
@@ -97,7 +99,7 @@ def torch_learn_kernel(
 def _compare_learned(got: Any, expected: tuple[np.ndarray, list[float]]) -> str | None:
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         return f"learn_kernel must return a tuple (kernel, losses), got {type(got).__name__}"
-    problem = compare_arrays(got[1], np.asarray(expected[1]), atol=1e-8, rtol=1e-6, what="losses")
+    problem = compare_arrays(got[1], np.asarray(expected[1]), atol=1e-8, rtol=1e-6, what="loss")
     if problem is not None:
         return problem + " (the loss of step t is computed before step t's update)"
     return compare_arrays(got[0], expected[0], atol=1e-8, rtol=1e-6, what="kernel")
@@ -271,7 +273,17 @@ def _compare_states(got: Any, expected: dict[str, np.ndarray], what: str = "stat
 def _compare_steps(got: Any, expected: tuple[dict[str, np.ndarray], list[float]]) -> str | None:
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         return f"train_steps_on_arrays must return (state, losses), got {type(got).__name__}"
-    problem = compare_arrays(got[1], np.asarray(expected[1]), atol=1e-5, rtol=1e-4, what="losses")
+    update_hint = "(zero the gradients before each backward, then one optimizer step per batch)"
+    losses, want = as_plain_array(got[1], "your losses"), np.asarray(expected[1])
+    if losses.shape == want.shape and losses.size > 1:
+        first = compare_arrays(losses[:1], want[:1], atol=1e-5, rtol=1e-4, what="loss")
+        later = compare_arrays(losses, want, atol=1e-5, rtol=1e-4, what="loss")
+        if first is None and later is not None:
+            return (
+                f"{later}: the first batch's loss is right, a later one is not, so the weights "
+                f"after a step are wrong {update_hint}"
+            )
+    problem = compare_arrays(losses, want, atol=1e-5, rtol=1e-4, what="loss")
     if problem is not None:
         return (
             problem + " (train_step returns the batch's mean cross-entropy before the update, "
@@ -279,8 +291,35 @@ def _compare_steps(got: Any, expected: tuple[dict[str, np.ndarray], list[float]]
         )
     problem = _compare_states(got[0], expected[0], "weights after the steps")
     if problem is not None:
-        return problem + " (zero the gradients, backward, then one optimizer step per batch)"
+        return f"{problem} {update_hint}"
     return None
+
+
+def describe_weights_case(case: dict[str, Any]) -> str:
+    """``describe_case`` for cases holding a state dict: the weights summarized, not printed."""
+    parts = []
+    for name, value in case.items():
+        if isinstance(value, dict):
+            count = sum(int(np.size(v)) for v in value.values())
+            parts.append(f"{name}=<{len(value)} weight arrays, {count} numbers>")
+        else:
+            parts.append(describe_case(**{name: value}))
+    return ", ".join(parts)
+
+
+def _check_weight_cases(wrapper_fn, reference_fn, cases, name: str, compare) -> None:
+    __tracebackhide__ = True
+    count = 0
+    for case in cases:
+        problem = compare_call(
+            lambda case=case: wrapper_fn(**case),
+            lambda case=case: reference_fn(**case),
+            compare=compare,
+        )
+        if problem is not None:
+            raise CheckFailure(f"{name} fails for {describe_weights_case(case)}:\n  {problem}")
+        count += 1
+    print(f"ok: {name} matches torch on {count} case(s)")
 
 
 def train_steps_case(n_images: int, batch_size: int, *, seed: int = 0, lr: float = 0.05):
@@ -311,12 +350,12 @@ def check_train_step(
             train_steps_case(24, 8, seed=1),  # three steps: gradients must not pile up
             train_steps_case(20, 8, seed=2, lr=0.1),  # a last batch of 4
         ]
-    check_cases(
+    _check_weight_cases(
         wrapper_fn,
         lambda **case: reference_train_steps(**case, momentum=0.9),
         cases,
-        name="train_step",
-        compare=_compare_steps,
+        "train_step",
+        _compare_steps,
     )
 
 
@@ -364,12 +403,12 @@ def check_evaluate(
     __tracebackhide__ = True
     if cases is None:
         cases = [evaluate_case(200, 200), evaluate_case(200, 64), evaluate_case(50, 7, seed=1)]
-    check_cases(
+    _check_weight_cases(
         wrapper_fn,
         lambda **case: reference_evaluate(**case),
         cases,
-        name="evaluate",
-        compare=_compare_evaluation,
+        "evaluate",
+        _compare_evaluation,
     )
 
 
@@ -553,6 +592,7 @@ __all__ = [
     "check_train_cnn",
     "check_train_step",
     "d2l_edge_data",
+    "describe_weights_case",
     "evaluate_case",
     "learn_kernel_strategy",
     "reference_evaluate",
