@@ -94,6 +94,8 @@ def _array_from_b64(text: str, budget: list[int] | None = None) -> np.ndarray:
         shape, _, dtype = read(header)
     except Exception as error:  # noqa: BLE001 - any malformed payload is the sender's
         raise NotPlainData(f"malformed array payload ({type(error).__name__})") from None
+    if dtype.hasobject:
+        raise ValueError(f"array of dtype {dtype} refused: decoding never unpickles")
     if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise NotPlainData(f"array of dtype {dtype} is not plain data")
     count = math.prod(shape)

@@ -493,8 +493,11 @@ def validate_submission(
     for name, src in sources.items():
         p = chosen[name]
         if p is None:
-            found = ", ".join(
+            names = sorted(
                 q.relative_to(folder).as_posix() for q in folder.rglob("*") if q.is_file()
+            )
+            found = ", ".join(names[:20]) + (
+                f" and {len(names) - 20} more" if len(names) > 20 else ""
             )
             problem = f"{name}.ipynb not found (submitted: {found or 'nothing'})"
             val.notebooks.append(ValidatedNotebook(name, None, src, problem=problem))
