@@ -7,60 +7,23 @@ long, reserved, colliding after normalization, nested). The CLI runs use the sta
 
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
 import unicodedata
 import zipfile
-from pathlib import Path
 
 import pytest
-from grading_fixtures import (
-    ASSIGNMENT,
-    cli_env,
-    make_course,
-    make_zip,
-    nb_text,
-    student_notebook,
-)
+from grading_fixtures import ASSIGNMENT, make_course, make_zip, nb_text, student_notebook
+from hostile_helpers import grade, graded_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autograder.intake import MAX_ID_BYTES, IntakeError, intake
 
 NB = nb_text(student_notebook())
-FAKE = {"AUTOGRADER_TEST_SCORER": "grading_fixtures:fake_grade_notebook"}
-
-
-def grade(course: Path, subs: Path, *extra: str) -> subprocess.CompletedProcess:
-    """`python -m autograder grade ex SUBS` on the tiny course, with the stand-in scorer."""
-    cmd = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, str(subs)]
-    proc = subprocess.run(
-        [*cmd, "--course", str(course), "--workers", "1", "--no-progress", *extra],
-        env=cli_env(**FAKE),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=course,
-    )
-    print(proc.stdout[-3000:], proc.stderr[-3000:])
-    return proc
-
-
-def rows_of(out: Path) -> dict[str, dict]:
-    with (out / "grades.csv").open(encoding="utf-8") as fh:
-        return {r["student"]: r for r in csv.DictReader(fh)}
 
 
 @pytest.fixture
 def course(tmp_path):
     return make_course(tmp_path / "course")
-
-
-def graded_rows(course, zip_path, *extra):
-    proc = grade(course, zip_path, *extra)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return rows_of(course / "autograded" / ASSIGNMENT), proc
 
 
 LONG = "张" * 90  # 270 bytes: longer than a file name may be
