@@ -273,7 +273,8 @@ class Sandbox:
             run.status = "error"
             run.ename = str(done.get("ename", "Error"))[:200]
             run.evalue = str(done.get("evalue", ""))[:4000]
-        if run.status in ("dead", "timeout"):
+        shown = any(o["output_type"] == "error" for o in run.outputs)
+        if run.status in ("dead", "timeout") or (run.status == "error" and not shown):
             run.outputs.append(
                 {"output_type": "error", "ename": run.ename, "evalue": run.evalue, "traceback": []}
             )
