@@ -123,6 +123,8 @@ _RUNS: dict[int, _Run] = {}
 _WATCHDOG: threading.Thread | None = None
 # Held by the cell whose working directory and code are current (released during sandbox calls).
 _CELL_LOCK = threading.RLock()
+# The working directory before the first of the cells now running: restored after each cell.
+_HOME: list[str | None] = [None]
 
 
 def _watch() -> None:
@@ -201,6 +203,11 @@ class TrustedCell:
 
     def __enter__(self) -> TrustedCell:
         _start_watchdog()
+        _CELL_LOCK.acquire()
+        if not _RUNS:
+            with contextlib.suppress(OSError):
+                _HOME[0] = os.getcwd()
+        _CELL_LOCK.release()
         self._enter_turn()
         _TARGETS.stream = self.output
         with _WATCH_LOCK:
@@ -218,6 +225,9 @@ class TrustedCell:
             except CellLimitExceeded:
                 continue
         _TARGETS.stream = None
+        if _HOME[0] is not None:
+            with contextlib.suppress(OSError):
+                os.chdir(_HOME[0])
         _CELL_LOCK.release()
 
     @contextlib.contextmanager

@@ -83,9 +83,11 @@ def test_no_exception_leaks_after_the_cell(tmp_path):
         time.sleep(0.01)
 
     def many():
+        before = os.getcwd()
         for _ in range(50):
             guarded(short, tmp_path, seconds=0.001)
         time.sleep(1.5)  # a late asynchronous exception would land here
+        assert os.getcwd() == before  # the cell's working directory is not left behind
         return "clean"
 
     assert run_in_thread(many) == "clean"
