@@ -11,7 +11,8 @@ directory. Every sync walks the student's folder through directory file descript
 checked), and copies at most ``max_file_bytes`` per file, ``max_total_bytes`` and ``max_entries``
 in all. Everything else is skipped and named in :attr:`Mirror.skipped` (the test's message shows
 it). The copy is refreshed before each test cell and after each call into the sandbox; files the
-check writes itself are left alone.
+check writes itself are left alone, and files it deletes are deleted in the student's folder too
+(:meth:`Mirror.push_deletions`).
 """
 
 from __future__ import annotations
@@ -156,6 +157,38 @@ class Mirror:
         tmp.replace(target)
         self.copied[rel] = signature
         self.skipped.pop(rel, None)
+
+    def push_deletions(self) -> None:
+        """What the check deleted in the copy (of files copied from the student's folder) is
+        deleted there too, e.g. the log folder a check removes when it is done.
+
+        Through directory descriptors opened with ``O_NOFOLLOW``: nothing outside the student's
+        folder can be reached by a symlink planted on the way.
+        """
+        gone = sorted(rel for rel in self.copied if not os.path.lexists(self.root / rel))
+        folders: set[str] = set()
+        for rel in gone:
+            self.copied.pop(rel)
+            parts = rel.split("/")
+            folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+            self._in_source(parts[:-1], lambda fd, name=parts[-1]: os.unlink(name, dir_fd=fd))
+        for folder in sorted(folders, key=lambda f: -f.count("/")):
+            if not os.path.lexists(self.root / folder):
+                parts = folder.split("/")
+                self._in_source(parts[:-1], lambda fd, name=parts[-1]: os.rmdir(name, dir_fd=fd))
+
+    def _in_source(self, parents: list[str], action) -> None:
+        fds = []
+        try:
+            fds.append(os.open(self.source, _DIR_FLAGS))
+            for name in parents:
+                fds.append(os.open(name, _DIR_FLAGS, dir_fd=fds[-1]))
+            action(fds[-1])
+        except OSError:
+            pass  # gone already, not empty (the student's own files), or swapped: left alone
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def describe_skipped(self, limit: int = 10) -> str:
         """The files not copied, for a test's message ('' when none)."""

@@ -314,6 +314,7 @@ class _Grader:
                     exec(compile(tree, f"<test {grade_id}>", "exec"), namespace)  # noqa: S102
             finally:
                 self.cell = None
+                self.mirror.push_deletions()  # e.g. the log folder the check removed
         except guard.CellLimitExceeded as error:
             error_text = cell.describe(type(error))
         except ImportError as error:
@@ -348,6 +349,8 @@ class _Grader:
             def invoke(fn: str, args: Any, kwargs: Any, _sb: Sandbox = sandbox) -> Any:
                 started = time.monotonic()
                 cell = self.cell
+                if self.mirror is not None:
+                    self.mirror.push_deletions()
                 try:
                     with cell.outside() if cell else contextlib.nullcontext():
                         return _sb.call(fn, args, kwargs, started + budget.left())

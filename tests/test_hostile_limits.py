@@ -11,6 +11,7 @@ import concurrent.futures as cf
 import io
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -126,6 +127,27 @@ def test_copy_out_keeps_regular_files_only_and_caps_them(tmp_path):
     assert "a FIFO" in mirror.describe_skipped()
     mirror.close()
     assert not root.exists()
+
+
+def test_what_the_check_deletes_is_deleted_in_the_student_folder_never_outside(tmp_path):
+    student, outside = tmp_path / "student", tmp_path / "outside"
+    (student / "tb" / "run").mkdir(parents=True)
+    (student / "tb" / "run" / "events").write_text("e")
+    (student / "keep").mkdir()
+    (student / "keep" / "a").write_text("a")
+    outside.mkdir()
+    (outside / "a").write_text("secret")
+    mirror = Mirror(student)
+    mirror.sync()
+    shutil.rmtree(mirror.root / "tb")  # the check cleans up its log folder
+    (student / "keep" / "a").unlink()  # the student swaps a folder for a symlink meanwhile
+    (student / "keep").rmdir()
+    os.symlink(outside, student / "keep")
+    (mirror.root / "keep" / "a").unlink()
+    mirror.push_deletions()
+    assert not (student / "tb").exists()
+    assert (outside / "a").read_text() == "secret"  # not reached through the symlink
+    mirror.close()
 
 
 # ---------------------------------------------------------------- decoding bounds
