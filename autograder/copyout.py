@@ -112,8 +112,13 @@ class Mirror:
                     self.skipped[rel] = "a folder that cannot be opened (or was swapped)"
                     continue
                 try:
-                    (self.root / rel).mkdir(parents=True, exist_ok=True)
+                    target = self.root / rel
+                    if target.is_symlink() or (target.exists() and not target.is_dir()):
+                        target.unlink()  # was a file of the student's: now it is a folder
+                    target.mkdir(parents=True, exist_ok=True)
                     self._walk(sub, rel + "/", depth + 1)
+                except OSError as error:
+                    self.skipped[rel] = f"could not be copied ({error.strerror})"
                 finally:
                     os.close(sub)
             elif stat.S_ISREG(st.st_mode):
@@ -150,11 +155,16 @@ class Mirror:
             self.skipped[rel] = f"larger than {self.max_file} bytes"
             return
         self._total += len(data)
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        tmp = target.with_name(target.name + ".autograder-tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        try:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # was a folder: now it is a file
+            tmp = target.with_name(target.name + ".autograder-tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        except OSError as error:
+            self._seen.discard(rel)
+            self.skipped[rel] = f"could not be copied ({error.strerror})"
+            return
         self.copied[rel] = signature
         self.skipped.pop(rel, None)
 

@@ -125,6 +125,17 @@ def test_copy_out_keeps_regular_files_only_and_caps_them(tmp_path):
     mirror.sync()
     assert not (root / "logs" / "events.out.tfevents.1").exists()
     assert "a FIFO" in mirror.describe_skipped()
+    # a file that becomes a folder, and a folder that becomes a file
+    (student / "big.bin").unlink()
+    (student / "x").write_text("1")
+    mirror.sync()
+    (student / "x").unlink()
+    (student / "x").mkdir()
+    (student / "x" / "y").write_text("2")
+    shutil.rmtree(student / "zz")
+    (student / "zz").write_text("3")
+    mirror.sync()
+    assert (root / "x" / "y").read_text() == "2" and (root / "zz").read_text() == "3"
     mirror.close()
     assert not root.exists()
 
