@@ -10,12 +10,13 @@ student still gets a freshly forked sandbox) and replaced after any failure.
 
 Output folder (default ``<course>/autograded/<ASSIGNMENT>/``)::
 
-    grades.csv                       one row per student
-    <student>/feedback.html          per-test pass/fail, message, points
-    <student>/results.json           Gradescope format
-    <student>/grading.log            what the worker did
-    <student>/<notebook>.ipynb       the executed notebook (outputs, plots)
-    <student>/result.json            the full result; its presence means "done" (rerun skips it)
+    grades.csv                                one row per student
+    intake.txt                                every refused input entry, with its reason
+    students/<student>/feedback.html          per-test pass/fail, message, points
+    students/<student>/results.json           Gradescope format
+    students/<student>/grading.log            what the worker did
+    students/<student>/<notebook>.ipynb       the executed notebook (outputs, plots; sanitized)
+    students/<student>/result.json            the full result; "done" (a rerun skips it)
 
 Without ``--db`` (scores go to the course's own gradebook) the executed notebooks are also
 copied to nbgrader's ``<course>/autograded/<student>/<assignment>/``, so formgrader lists the
@@ -58,6 +59,8 @@ from autograder.results import (
 RESULT = "result.json"
 WORKER_RESULT = ".worker_result.json"
 WORKER_FAILED = 3
+#: Tries of one submission per run when our side fails (then: infrastructure failure, no score).
+MAX_ATTEMPTS = 2
 # Tests may point the grader at a stand-in scorer while the sandbox is not needed (module:function).
 SCORER_ENV = "AUTOGRADER_TEST_SCORER"
 
@@ -167,6 +170,16 @@ def _zero_notebook(name: str, source_nb, why: str) -> NotebookResult:
     return NotebookResult(notebook=name, tests=tests, notes=[why])
 
 
+def _keep_sanitized(executed: Path, kept: Path) -> None:
+    """The executed notebook for feedback and formgrader, its student output sanitized."""
+    import nbformat
+
+    from autograder.sanitize import clean_notebook
+
+    nb = nbformat.read(str(executed), as_version=4)
+    nbformat.write(clean_notebook(nb), str(kept))
+
+
 def grade_one(job: dict, log=print) -> SubmissionResult:
     """Validate, execute and score one student's submission. Raises InfrastructureError."""
     from autograder.validate import load_notebook, validate_submission
@@ -214,7 +227,7 @@ def grade_one(job: dict, log=print) -> SubmissionResult:
         res.notes = [*v.notes, *res.notes]
         if res.executed_path and Path(res.executed_path).is_file():
             kept = out_dir / f"{v.name}.ipynb"
-            shutil.copyfile(res.executed_path, kept)
+            _keep_sanitized(Path(res.executed_path), kept)
             res.executed_path = str(kept)
         results.append(res)
     if results:
@@ -280,7 +293,8 @@ def serve(job_fd: int, result_fd: int) -> int:
     """
     jobs = os.fdopen(job_fd, "r", buffering=1)
     answers = os.fdopen(result_fd, "w", buffering=1)
-    threading.Thread(target=_prewarm, daemon=True).start()
+    if not os.environ.get(SCORER_ENV):  # a stand-in scorer (tests) needs no sandbox or torch
+        threading.Thread(target=_prewarm, daemon=True).start()
     try:
         for line in jobs:
             path = line.strip()
@@ -454,6 +468,9 @@ def run_grade(args: argparse.Namespace) -> int:
     from autograder.course import course_root
     from autograder.intake import IntakeError, intake
 
+    for stream in (sys.stdout, sys.stderr):  # student names must never crash a print
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     # nbgrader's Gradebook shells out to `alembic`: this interpreter's bin must be on PATH.
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
@@ -501,9 +518,11 @@ def run_grade(args: argparse.Namespace) -> int:
         return 2
     for p in staged.problems:
         print(f"intake: {p}", file=sys.stderr)
+    record.write_intake_report(
+        out / "intake.txt", staged.problems, {s: st.problems for s, st in staged.students.items()}
+    )
     if not staged.students:
-        print("error: no submissions found", file=sys.stderr)
-        return 2
+        print("no submissions of this assignment found in the input", file=sys.stderr)
 
     from autograder.validate import load_notebook
 
@@ -519,8 +538,8 @@ def run_grade(args: argparse.Namespace) -> int:
     todo: list[dict] = []
     pending_record: list[SubmissionResult] = []
     for sid, st in sorted(staged.students.items()):
-        sdir = out / sid
-        sdir.mkdir(exist_ok=True)
+        sdir = record.student_dir(out, sid)
+        sdir.mkdir(parents=True, exist_ok=True)
         if args.force:
             for f in (RESULT, WORKER_RESULT):
                 (sdir / f).unlink(missing_ok=True)
@@ -560,7 +579,7 @@ def run_grade(args: argparse.Namespace) -> int:
     nbgrader_autograded = None if args.db else root / "autograded"
 
     def finish(result: SubmissionResult) -> None:
-        sdir = out / result.student_id
+        sdir = record.student_dir(out, result.student_id)
         try:
             record.record_submission(db_url, course_id, result)
             record.write_student_files(sdir, result)
@@ -583,7 +602,8 @@ def run_grade(args: argparse.Namespace) -> int:
 
     def write_csv() -> None:
         rows = [final[s] for s in staged.students if s in final]
-        record.write_grades_csv(out / "grades.csv", rows, list(sources))
+        notes = {sid: st.notes for sid, st in staged.students.items()}
+        record.write_grades_csv(out / "grades.csv", rows, list(sources), notes)
 
     for result in pending_record:
         finish(result)
@@ -610,8 +630,8 @@ def run_grade(args: argparse.Namespace) -> int:
                 attempts[job["student_id"]] = attempts.get(job["student_id"], 0) + 1
                 fut = pool.submit(
                     workers_pool.run,
-                    out / job["student_id"] / ".job.json",
-                    out / job["student_id"],
+                    record.student_dir(out, job["student_id"]) / ".job.json",
+                    record.student_dir(out, job["student_id"]),
                     args.worker_timeout,
                 )
                 futures[fut] = job
@@ -626,7 +646,7 @@ def run_grade(args: argparse.Namespace) -> int:
                     try:
                         result = fut.result()
                     except InfrastructureError as exc:
-                        if attempts[sid] < 2:
+                        if attempts[sid] < MAX_ATTEMPTS:
                             bar.write(f"{sid}: {exc}; retrying", file=sys.stderr)
                             submit(job)
                             continue
@@ -640,7 +660,7 @@ def run_grade(args: argparse.Namespace) -> int:
                             max_score_expected=total,
                         )
                         final[sid] = result
-                        record.write_student_files(out / sid, result)
+                        record.write_student_files(record.student_dir(out, sid), result)
                         bar.update(1)
                         write_csv()
                         continue

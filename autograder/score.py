@@ -19,7 +19,6 @@ import builtins
 import contextlib
 import copy
 import io
-import os
 import re
 import time
 import traceback
@@ -29,7 +28,8 @@ from typing import Any
 
 import nbformat
 
-from autograder import proxy
+from autograder import guard, proxy, sanitize
+from autograder.copyout import Mirror
 from autograder.execute import Sandbox
 from autograder.results import InfrastructureError, NotebookResult, TestResult
 from autograder.sandbox import Limits
@@ -107,11 +107,21 @@ def defined_names(source: str) -> set[str]:
     return names
 
 
+#: Longest student cell the grader parses itself (to find its imports); longer ones are not.
+MAX_PARSED_SOURCE = 200_000
+
+
 def import_lines(source: str) -> list[str]:
-    """The cell's top-level import statements, as code."""
+    """The cell's top-level import statements, as code ([] for a cell that does not parse).
+
+    Also called on the student's cells: whatever they hold (100,000 nested brackets, NUL bytes,
+    megabytes of code) gives [] here, never an error of the grader's.
+    """
+    if len(source) > MAX_PARSED_SOURCE:
+        return []
     try:
         tree = ast.parse(to_python(source))
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     return [
         ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
@@ -188,6 +198,8 @@ class _Grader:
         self.seen_imports: list[str] = []
         self.results: dict[str, TestResult] = {}
         self.notes: list[str] = []
+        self.mirror: Mirror | None = None  # what the checks read of the student's files
+        self.cell: guard.TrustedCell | None = None  # the test cell running now
 
     # -- sandboxes ------------------------------------------------------------------------------
 
@@ -212,6 +224,8 @@ class _Grader:
         for sandbox in (self.sandbox, self.numpy_sandbox):
             if sandbox is not None:
                 sandbox.close()
+        if self.mirror is not None:
+            self.mirror.close()
 
     # -- cells ----------------------------------------------------------------------------------
 
@@ -281,17 +295,28 @@ class _Grader:
                 notes.append(problem)
         captured = _CappedText(self.limits.output)
         error_text = ""
+        _preimport(tree)
+        if self.mirror is None:
+            self.mirror = Mirror(self.workdir)
+        self.mirror.sync()
         try:
             if any(n.startswith("not plain data:") for n in notes):
                 raise proxy.NotPlainData("; ".join(n[len("not plain data: ") :] for n in notes))
-            # cwd = the student's folder, as in a kernel: a relative path the test hands to the
-            # student's function (e.g. a log folder) means the same folder on both sides
-            with (
-                _working_directory(self.workdir),
-                contextlib.redirect_stdout(captured),
-                contextlib.redirect_stderr(captured),
-            ):
-                exec(compile(tree, f"<test {grade_id}>", "exec"), namespace)  # noqa: S102
+            # cwd = a copy of the student's folder (regular files only, refreshed after each
+            # call): a relative path the test hands to the student's function (e.g. a log
+            # folder) names the same files on both sides, and the check never reads in place
+            cell = guard.TrustedCell(
+                self.mirror.root, self.limits.cell_timeout, self.limits.memory, captured
+            )
+            self.cell = cell
+            try:
+                with cell:
+                    exec(compile(tree, f"<test {grade_id}>", "exec"), namespace)  # noqa: S102
+            finally:
+                self.cell = None
+                self.mirror.push_deletions()  # e.g. the log folder the check removed
+        except guard.CellLimitExceeded as error:
+            error_text = cell.describe(type(error))
         except ImportError as error:
             if getattr(error, "from_sandbox", False):
                 error_text = _describe_error(error)
@@ -301,6 +326,8 @@ class _Grader:
                 ) from error
         except (Exception, SystemExit) as error:  # noqa: BLE001 - nbgrader: any exception fails
             error_text = _describe_error(error)
+        if error_text and self.mirror.skipped:
+            notes.append(self.mirror.describe_skipped())
         printed = captured.getvalue().rstrip("\n")
         if not error_text:
             return True, printed[:MESSAGE_LIMIT]
@@ -321,10 +348,16 @@ class _Grader:
 
             def invoke(fn: str, args: Any, kwargs: Any, _sb: Sandbox = sandbox) -> Any:
                 started = time.monotonic()
+                cell = self.cell
+                if self.mirror is not None:
+                    self.mirror.push_deletions()
                 try:
-                    return _sb.call(fn, args, kwargs, started + budget.left())
+                    with cell.outside() if cell else contextlib.nullcontext():
+                        return _sb.call(fn, args, kwargs, started + budget.left())
                 finally:
                     budget.spend(time.monotonic() - started)
+                    if self.mirror is not None:
+                        self.mirror.sync()  # what the call wrote, before the check reads it
 
             namespace[name] = proxy.StudentFunction(name, invoke, where)
         elif kind == "value":
@@ -375,14 +408,15 @@ class _Grader:
         return NotebookResult(notebook="", tests=ordered, notes=list(self.notes)), executed
 
 
-@contextlib.contextmanager
-def _working_directory(path: Path):
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
+def _preimport(tree: ast.Module) -> None:
+    """Run the test cell's own top-level imports (instructor code) before its clock starts.
+
+    A first ``import torch`` in the grader takes seconds; that is not the student's time.
+    """
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            with contextlib.suppress(Exception):
+                exec(compile(ast.Module([node], []), "<test imports>", "exec"), {})  # noqa: S102
 
 
 def _describe_error(error: BaseException) -> str:
@@ -430,7 +464,7 @@ def grade_notebook(
         else Path(workdir).parent / "executed" / (notebook_name + ".ipynb")
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(executed, str(path))
+    nbformat.write(sanitize.clean_notebook(executed), str(path))
     result.executed_path = str(path)
     LAST_TIMINGS["notebook"] = time.monotonic() - started
     log(

@@ -122,14 +122,14 @@ def test_zip_of_a_class_gets_exactly_the_honest_scores(course, tmp_path):
     assert "'..'" in proc.stderr  # the refused zip entry is reported
     assert gradebook_scores(course) == {sid: exp for sid, (_, _, exp) in CLASS.items()}
     out = course / "autograded" / ASSIGNMENT
-    gs = json.loads((out / "bob" / "results.json").read_text())
+    gs = json.loads((out / "students" / "bob" / "results.json").read_text())
     assert gs["score"] == 7.0 and gs["max_score"] == TOTAL
     hidden = next(t for t in gs["tests"] if t["name"].endswith("test_add_hidden"))
     assert hidden["visibility"] == "after_published" and hidden["score"] == 0.0
-    page = (out / "bob" / "feedback.html").read_text()
+    page = (out / "students" / "bob" / "feedback.html").read_text()
     assert "add(-1, 1)" not in page and "Score: 7 / 10" in page
-    assert (out / "bob" / "grading.log").read_text().count("--- done") == 1
-    assert "Ungradable" in (out / "dave" / "feedback.html").read_text()
+    assert (out / "students" / "bob" / "grading.log").read_text().count("--- done") == 1
+    assert "Ungradable" in (out / "students" / "dave" / "feedback.html").read_text()
 
     # nbgrader's own export reads the gradebook
     export = tmp_path / "export.csv"
@@ -169,9 +169,9 @@ def test_rerun_skips_finished_and_force_regrades(course, tmp_path):
     out = course / "autograded" / ASSIGNMENT
     proc = grade(course, subs)
     assert "2 submission(s) already graded" in proc.stderr
-    assert (out / "alice" / "grading.log").read_text().count("--- done") == 1
+    assert (out / "students" / "alice" / "grading.log").read_text().count("--- done") == 1
     proc = grade(course, subs, "--force")
-    assert (out / "alice" / "grading.log").read_text().count("--- done") == 2
+    assert (out / "students" / "alice" / "grading.log").read_text().count("--- done") == 2
     assert gradebook_scores(course) == {"alice": 10.0, "bob": 5.0}
 
 
@@ -196,11 +196,13 @@ def test_killed_worker_is_retried_then_reported_never_zero(course, tmp_path):
     assert "mallory: infrastructure failure: worker died (killed by signal 9)" in proc.stderr
     assert rows["oscar"]["status"] == "infrastructure failure" and rows["oscar"]["score"] == ""
     assert "the grader failed (status 3)" in rows["oscar"]["reason"]
-    oscar_log = (course / "autograded" / ASSIGNMENT / "oscar" / "grading.log").read_text()
+    oscar_log = (
+        course / "autograded" / ASSIGNMENT / "students" / "oscar" / "grading.log"
+    ).read_text()
     assert oscar_log.count("INFRASTRUCTURE ERROR: simulated failure of the grader itself") == 2
     assert gradebook_scores(course) == {"alice": 10.0}  # not recorded
     out = course / "autograded" / ASSIGNMENT
-    assert not (out / "mallory" / "result.json").exists()  # so a rerun retries it
+    assert not (out / "students" / "mallory" / "result.json").exists()  # so a rerun retries it
     proc = grade(course, subs)
     assert "1 submission(s) already graded" in proc.stderr
     assert "mallory: infrastructure failure" in proc.stderr and "alice:" not in proc.stderr
@@ -236,13 +238,13 @@ def test_kill_9_of_the_whole_run_then_rerun_grades_each_once(course, tmp_path):
     )
     out = course / "autograded" / ASSIGNMENT
     deadline = time.monotonic() + 300
-    while not list(out.glob("*/result.json")):
+    while not list(out.glob("students/*/result.json")):
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = len(list(out.glob("*/result.json")))
+    done_before = len(list(out.glob("students/*/result.json")))
     print(f"killed with {done_before} of {len(students)} recorded")
     assert done_before < len(students)
     rerun = grade(course, subs, "--workers", "2")
@@ -253,7 +255,7 @@ def test_kill_9_of_the_whole_run_then_rerun_grades_each_once(course, tmp_path):
     assert {s: float(r["score"]) for s, r in rows.items()} == expected
     assert gradebook_scores(course) == expected
     for sid in students:
-        log = (out / sid / "grading.log").read_text()
+        log = (out / "students" / sid / "grading.log").read_text()
         assert log.count("--- done") == 1, (sid, log)
 
 
