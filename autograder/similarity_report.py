@@ -15,6 +15,7 @@ import io
 import os
 from pathlib import Path
 
+from autograder.sanitize import clean_html
 from autograder.similarity import Pair, Report, compare, given_lines
 
 BANDS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
@@ -333,7 +334,7 @@ def html_page(report: Report) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
         f"<title>Similarity: {e(report.assignment)}</title><style>{CSS}</style></head>"
-        f"<body>{html_body(report)}</body></html>"
+        f"<body>{clean_html(html_body(report))}</body></html>"
     )
 
 
