@@ -59,7 +59,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
     else:
         (top, left) = (bottom, right) = pair(padding, "padding")
     if min(top, left) < 0:
-        raise RuntimeError("negative padding is not supported")
+        if padding_mode == "zeros":
+            raise RuntimeError("negative padding is not supported with padding_mode='zeros'")
+        # torch's F.pad crops for a negative amount (other modes): crop, then pad what is left
+        x = x[:, :, max(-top, 0) : h - max(-bottom, 0), max(-left, 0) : w - max(-right, 0)]
+        h, w = x.shape[2:]
+        top, bottom, left, right = (max(p, 0) for p in (top, bottom, left, right))
     if padding_mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
         raise RuntimeError("reflect padding must be smaller than the input size")
     if padding_mode == "circular" and (max(top, bottom) > h or max(left, right) > w):
