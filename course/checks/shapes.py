@@ -213,9 +213,8 @@ def check_seed003_example(student_fn: Callable[..., Any], *, name: str = "conv2d
         student_fn, reference_output_size, [case], name=name, compare=compare_size, quiet=True
     )
     got = student_fn(**case)
-    args = ", ".join(f"{k}={v}" for k, v in layer.items())
     print(
-        f"ok: seed 003's example nn.Conv2d({args}) maps {SEED_003_INPUT} to {expected}; "
+        f"ok: seed 003's example: torch maps {SEED_003_INPUT} to {expected}, "
         f"your sizes give {(n, layer['out_channels'], *(int(v) for v in got))}"
     )
 
