@@ -734,12 +734,12 @@ def check_connectivity(student_fn: Callable[..., Any], *, quiet: bool = False) -
 #: The speed report's layers: (label, shapes and conv2d keyword arguments). Small enough that a
 #: loop over output positions (assignment 03's conv2d) finishes in about a second in all.
 SPEED_CASES: list[tuple[str, dict[str, Any]]] = [
-    ("2x3x32x32 -> 6, k3 (seed 002)", {"x": (2, 3, 32, 32), "weight": (6, 3, 3, 3)}),
-    ("2x16x16x16 -> 16, k3", {"x": (2, 16, 16, 16), "weight": (16, 16, 3, 3)}),
-    ("2x16x16x16 -> 32, 1x1", {"x": (2, 16, 16, 16), "weight": (32, 16, 1, 1)}),
+    ("1x3x32x32 -> 6, k3 (seed 002)", {"x": (1, 3, 32, 32), "weight": (6, 3, 3, 3)}),
+    ("1x8x16x16 -> 8, k3", {"x": (1, 8, 16, 16), "weight": (8, 8, 3, 3)}),
+    ("1x8x16x16 -> 16, 1x1", {"x": (1, 8, 16, 16), "weight": (16, 8, 1, 1)}),
     (
-        "2x16x16x16 depthwise k3 pad 1",
-        {"x": (2, 16, 16, 16), "weight": (16, 1, 3, 3), "groups": 16, "padding": 1},
+        "1x16x16x16 depthwise k3 pad 1",
+        {"x": (1, 16, 16, 16), "weight": (16, 1, 3, 3), "groups": 16, "padding": 1},
     ),
 ]
 
@@ -816,10 +816,8 @@ def speed_report(
         )
     geo = float(np.exp(np.mean(np.log([row["yours/torch"] for row in rows.values()]))))
     print(f"geometric mean of yours/torch: {two_digits(geo)}")
-    print(
-        "(torch on one thread; NumPy with its own default threads; median of "
-        f"{repeats} calls, loops: one call; '-': the loop version does not apply or was not run)"
-    )
+    print(f"(torch on one thread, NumPy with its default threads; median of {repeats} calls,")
+    print(" loops: one call; '-': the loop version does not apply here or was not run)")
     if loops_note:
         print(loops_note)
     return rows
