@@ -468,3 +468,112 @@ def test_connectivity_plot_draws_one_line_per_connection():
     ax = plots.connectivity(matrix, title="groups=2")
     assert len(ax.lines) == int(matrix.sum()) == 36
     matplotlib.pyplot.close("all")
+
+
+# --- assignment 06's step references (course/checks/conv_steps.py) ------------------------------
+
+
+def test_torch_windows_index_the_padded_input_as_documented():
+    from course.checks.conv_steps import torch_windows
+
+    xp = np.random.default_rng(0).standard_normal((2, 3, 8, 9))
+    (sh, sw), (dh, dw), (kh, kw) = (2, 1), (1, 3), (3, 2)
+    windows = torch_windows(xp, (kh, kw), stride=(sh, sw), dilation=(dh, dw))
+    n, c, h_out, w_out = windows.shape[:4]
+    assert windows.shape == (2, 3, (8 - 2 - 1) // 2 + 1, (9 - 3 - 1) // 1 + 1, kh, kw)
+    for y in range(h_out):
+        for x in range(w_out):
+            for i in range(kh):
+                for j in range(kw):
+                    np.testing.assert_array_equal(
+                        windows[:, :, y, x, i, j], xp[:, :, y * sh + i * dh, x * sw + j * dw]
+                    )
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,params",
+    [
+        ((1, 4, 7, 7), (6, 2, 3, 3), dict(groups=2, stride=2)),
+        ((2, 3, 6, 5), (3, 1, 2, 3), dict(groups=3, dilation=(2, 1))),
+        ((1, 2, 5, 5), (4, 2, 1, 1), dict()),
+    ],
+    ids=str,
+)
+def test_torch_grouped_correlation_of_the_windows_is_conv2d_of_the_input(x_shape, w_shape, params):
+    from course.checks.conv_steps import torch_grouped_correlation, torch_windows
+
+    rng = np.random.default_rng(1)
+    xp, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    groups = params.pop("groups", 1)
+    windows = torch_windows(xp, w_shape[2:], **params)
+    expected = torch.nn.functional.conv2d(
+        torch.from_numpy(xp), torch.from_numpy(w), groups=groups, **params
+    )
+    got = torch_grouped_correlation(windows, w, groups)
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-12)
+
+
+def test_output_shape_reference_is_the_shape_of_torch_conv2d():
+    from course.checks.conv_steps import OUTPUT_SHAPE_CASES, torch_output_shape
+
+    for case in OUTPUT_SHAPE_CASES:
+        params = {k: v for k, v in case.items() if k not in ("x_shape", "weight_shape")}
+        x, w = np.zeros(case["x_shape"]), np.zeros(case["weight_shape"])
+        assert torch_output_shape(**case) == conv.torch_conv2d(x, w, **params).shape, case
+    assert torch_output_shape((20, 16, 50, 100), (33, 16, 3, 5), (2, 1), (4, 2), (3, 1)) == (
+        20,
+        33,
+        26,
+        100,
+    )
+
+
+@settings(max_examples=80, deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
+@given(__import__("course.checks.conv_steps", fromlist=["x"]).pad_input_strategy())
+def test_pad_input_cases_are_accepted_by_torch_and_crop_symmetrically(case):
+    left, right, top, bottom = case["pads"]
+    for a, b in ((left, right), (top, bottom)):
+        assert a == b if min(a, b) < 0 else True
+    out = conv.torch_pad2d(case["x"], case["pads"], case["mode"])
+    assert out.shape[-2:] == (case["x"].shape[2] + top + bottom, case["x"].shape[3] + left + right)
+
+
+def test_step_checks_reject_wrong_parts_with_named_cases():
+    from course.checks.conv_steps import (
+        check_conv2d_output_shape,
+        check_conv_windows,
+        check_grouped_correlation,
+        check_pad_input,
+    )
+
+    def shape_ignoring_padding(x_shape, weight_shape, stride=1, padding=0, dilation=1):
+        *lead, _, h, w = x_shape
+        return (*lead, weight_shape[0], h - weight_shape[2] + 1, w - weight_shape[3] + 1)
+
+    with pytest.raises(CheckFailure, match=r"conv2d_output_shape fails for x_shape=\(1, 3, 7, 7\)"):
+        check_conv2d_output_shape(shape_ignoring_padding, max_examples=0)
+
+    def windows_transposed(xp, kernel_size, stride=1, dilation=1):
+        from course.checks.conv_steps import torch_windows
+
+        return torch_windows(xp, kernel_size, stride, dilation).swapaxes(4, 5)
+
+    with pytest.raises(CheckFailure, match=r"conv_windows fails for xp \(1,1,4,4\), kernel_size=2"):
+        check_conv_windows(windows_transposed, max_examples=0)
+
+    def sum_all_groups(windows, weight, groups=1):
+        return np.einsum("nchwij,ocij->nohw", windows, np.tile(weight, (1, groups, 1, 1)))
+
+    with pytest.raises(CheckFailure, match=r"grouped_correlation fails .*groups=2"):
+        check_grouped_correlation(sum_all_groups, max_examples=0)
+
+    def pad_reflect_as_symmetric(x, pads, mode="zeros"):
+        return (
+            conv.torch_pad2d(x, pads, mode)
+            if mode != "reflect"
+            else np.pad(x, [(0, 0), (0, 0), pads[2:], pads[:2]], mode="symmetric")
+        )
+
+    with pytest.raises(CheckFailure, match=r"pad_input fails for x \(1,1,3,4\), .*'reflect'"):
+        check_pad_input(pad_reflect_as_symmetric, max_examples=0)
