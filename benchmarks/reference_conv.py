@@ -1,9 +1,11 @@
-"""Reference solution of assignment 06 (vectorized NumPy conv2d), used by the benchmark.
+"""A faster variant of assignment 06's solution (vectorized NumPy conv2d), used by the benchmark.
 
-It is the same code as the solution cell ``conv2d`` of
-``source/06_conv2d_numpy/conv2d_numpy.ipynb``;
-``tests/test_06_conv2d_numpy.py`` checks that both behave the same and match torch. It lives here,
-not in ``course/``, because ``course/`` is importable by students and must not hold solutions.
+The notebook ``source/06_conv2d_numpy/conv2d_numpy.ipynb`` builds ``conv2d`` from five graded
+steps (output shape, sliding windows, grouped einsum, padding, the whole function); this file
+does the same job in one function, channels-last, with one matrix product per kernel tap, which
+is what the benchmark times. ``tests/test_06_conv2d_numpy.py`` checks that both agree and match
+torch. It lives here, not in ``course/``, because ``course/`` is importable by students and must
+not hold solutions.
 """
 
 import numpy as np
