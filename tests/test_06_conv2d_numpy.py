@@ -130,6 +130,8 @@ def test_benchmark_main_prints_ratios(capsys, monkeypatch):
     geo = conv_reference.main(["--repeats", "1", "--threads", "1"])
     out = capsys.readouterr().out
     assert "tiny 2x3x8x8" in out and "geometric mean" in out and geo > 0
+    # the notebook's own step-by-step solution, timed the same way
+    assert conv_reference.main(["--repeats", "1", "--threads", "1", "--notebook"]) > 0
 
 
 # One wrong solution per step (steps 1-4), all in one run: each step's cell tests its own function,
