@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import linecache
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ class NotWrittenYet(NotImplementedError):
         return self.lines()
 
 
-_COURSE_DIR = str(Path(__file__).resolve().parent.parent)
+_COURSE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep  # the course package
 
 
 def raising_stub(error: BaseException) -> tuple[str, str] | None:
