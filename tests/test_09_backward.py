@@ -81,7 +81,9 @@ def test_overwriting_instead_of_accumulating_grad_x_is_caught():
     outcomes = run_notebook_file(NOTEBOOK, replace=wrong, stop_after="test_backward_numerical")
     assert failing(outcomes) == {"test_grad_x", "test_backward_numerical"}
     assert "grad_x differs from torch" in outcomes["test_grad_x"].error
-    assert "(vs numerical gradient)" in outcomes["test_backward_numerical"].error
+    numerical = outcomes["test_backward_numerical"].error
+    assert "(vs numerical gradient)" in numerical
+    assert "grad_x differs from the numerical gradient" in numerical
 
 
 def test_padding_cut_from_the_wrong_side_is_caught():
@@ -96,13 +98,14 @@ def test_padding_cut_from_the_wrong_side_is_caught():
 
 
 def test_dilation_ignored_in_the_forward_is_caught():
-    forward = solution_source("conv2d_forward")
+    # the forward pass is the student's conv2d of 05, pasted; the error is in the pasted code
+    forward = solution_source("conv2d_from_05")
     wrong = forward.replace(
         "span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1", "span_h, span_w = kh, kw"
     ).replace("[:, :, ::sh, ::sw, ::dh, ::dw]", "[:, :, ::sh, ::sw]")
     assert wrong.count("span_h, span_w = kh, kw") == 1 and "::dh" not in wrong
     outcomes = run_notebook_file(
-        NOTEBOOK, replace={"conv2d_forward": wrong}, stop_after="test_conv2d_forward"
+        NOTEBOOK, replace={"conv2d_from_05": wrong}, stop_after="test_conv2d_forward"
     )
     assert failing(outcomes) == {"test_conv2d_forward"}
     assert "dilation=2" in outcomes["test_conv2d_forward"].error
