@@ -83,6 +83,13 @@ class WarmUp(WorkerPlugin):
         thread.start()
 
 
+async def dask_setup(worker) -> None:
+    """``dask worker SCHEDULER --preload autograder.engine``: warm up as the worker starts
+    (otherwise the first run's registration of :class:`WarmUp` does it)."""
+    plugin = WarmUp()
+    await worker.plugin_add(plugin, name=plugin.name)
+
+
 def _warm_up(sandbox: bool) -> None:
     """Only a head start: whatever fails here is done again, lazily, by the first task."""
     with contextlib.suppress(Exception):
@@ -178,7 +185,7 @@ class DaskEngine:
         if self.scheduler:
             self.client = Client(self.scheduler, timeout="30s")
         else:
-            self.cluster = _local_cluster(self.workers, self.max_attempts)
+            self.cluster = _local_cluster(self.workers, self.max_attempts, WarmUp(self.warm))
             self.client = Client(self.cluster)
         if self.scheduler or _has_bokeh():  # a local cluster without bokeh has no dashboard
             self.dashboard = _dashboard_link(self.client)
@@ -273,7 +280,7 @@ def _failed(run_id: str, task: SubmissionTask, why: str) -> TaskOutcome:
     return TaskOutcome(task.student_id, task.attempt, None, failure=why, log=log)
 
 
-def _local_cluster(workers: int, max_attempts: int):
+def _local_cluster(workers: int, max_attempts: int, warm_up: WarmUp):
     import dask
     from distributed import LocalCluster
 
@@ -291,6 +298,7 @@ def _local_cluster(workers: int, max_attempts: int):
             dashboard_address="127.0.0.1:0",  # its HTTP server runs anyway: loopback only
             worker_dashboard_address=None,
             silence_logs=logging.ERROR,
+            plugins=(warm_up,),  # warm up while the cluster starts, and on every restart
         )
 
 
