@@ -490,22 +490,13 @@ class Zygote:
             self.process = None
 
 
-def prewarm() -> None:
-    """Start this process's zygotes (full and numpy-only) now rather than at the first sandbox.
-
-    Engines call it once per grader process (a Dask worker's plugin) so the first student does
-    not wait for the imports. Thread-safe; a zygote that is already running is left alone.
-    """
-    for torch in (True, False):
+def prewarm(variants=(True, False)) -> None:
+    """Start the zygotes now (e.g. in a worker while its first job is on the way)."""
+    for torch in variants:
         zygote = Zygote.get(torch)
         with zygote.lock:
             if zygote.process is None or zygote.process.poll() is not None:
                 zygote._start()
-
-
-def shutdown() -> None:
-    """Stop this process's zygotes (and with them every sandbox they forked)."""
-    Zygote.shutdown_all()
 
 
 def kill_uid(uid: int, pid: int) -> None:
