@@ -48,6 +48,7 @@ logger = logging.getLogger("autograder.engine")
 WORKER_HUNG = 75
 #: One submission at a time per grader process (see the module docstring).
 _GRADING_LOCK = threading.Lock()
+_FOREVER = threading.Event()  # never set
 
 
 class Engine(Protocol):
@@ -109,6 +110,9 @@ def _warm_up(sandbox: bool) -> None:
         import autograder.score  # noqa: F401
     except Exception:  # noqa: BLE001
         logger.warning("could not import the trusted scorer ahead of time", exc_info=True)
+    # A child's PR_SET_PDEATHSIG (bubblewrap's --die-with-parent) fires when the *thread* that
+    # started it ends: this thread started the zygotes, so it lives as long as the worker.
+    _FOREVER.wait()
 
 
 class GradingRun(WorkerPlugin):
