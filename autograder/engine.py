@@ -29,9 +29,11 @@ machine; with one (``tcp://host:8786``) it grades on that cluster. The same code
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import logging
 import os
+import signal
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -46,6 +48,7 @@ logger = logging.getLogger("autograder.engine")
 
 #: Exit status of a worker process that gave up on a hung submission.
 WORKER_HUNG = 75
+PR_SET_PDEATHSIG = 1
 #: One submission at a time per grader process (see the module docstring).
 _GRADING_LOCK = threading.Lock()
 _FOREVER = threading.Event()  # never set
@@ -70,18 +73,31 @@ class WarmUp(WorkerPlugin):
 
     idempotent = True  # registered by every run; a worker keeps the warm sandbox it has
 
-    def __init__(self, sandbox: bool = True):
+    def __init__(self, sandbox: bool = True, die_with_parent: bool = False):
         self.sandbox = sandbox
+        self.die_with_parent = die_with_parent  # a local cluster's worker: the client is its parent
 
     @property
     def name(self) -> str:
         return "autograder-warm-up" + ("" if self.sandbox else "-no-sandbox")
 
     def setup(self, worker) -> None:
+        if self.die_with_parent:
+            _die_with_parent()
         # in the background: the worker's event loop must keep answering the scheduler
         thread = threading.Thread(target=_warm_up, args=(self.sandbox,), name=self.name)
         thread.daemon = True
         thread.start()
+
+
+def _die_with_parent() -> None:
+    """Exit when the client that started this worker dies, even by SIGKILL (kill -9 of a run):
+    Dask's own parent watch lets a busy worker finish its task first."""
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the client died before the line above
+        os._exit(1)
 
 
 async def dask_setup(worker) -> None:
@@ -189,7 +205,8 @@ class DaskEngine:
         if self.scheduler:
             self.client = Client(self.scheduler, timeout="30s")
         else:
-            self.cluster = _local_cluster(self.workers, self.max_attempts, WarmUp(self.warm))
+            warm_up = WarmUp(self.warm, die_with_parent=True)
+            self.cluster = _local_cluster(self.workers, self.max_attempts, warm_up)
             self.client = Client(self.cluster)
         if self.scheduler or _has_bokeh():  # a local cluster without bokeh has no dashboard
             self.dashboard = _dashboard_link(self.client)
