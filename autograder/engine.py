@@ -54,6 +54,10 @@ _GRADING_LOCK = threading.Lock()
 _FOREVER = threading.Event()  # never set
 
 
+class SchedulerUnreachable(Exception):
+    """``--scheduler`` names no running scheduler (nothing is graded)."""
+
+
 class Engine(Protocol):
     """Where the execute stage runs. ``grade`` yields one outcome per attempt, as they finish;
     an outcome with ``retrying`` set will be followed by another for the same student."""
@@ -200,10 +204,21 @@ class DaskEngine:
     # -- the cluster ----------------------------------------------------------------------------
 
     def __enter__(self) -> DaskEngine:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> DaskEngine:
         from distributed import Client
 
         if self.scheduler:
-            self.client = Client(self.scheduler, timeout="30s")
+            try:  # waits distributed.comm.timeouts.connect (30 s) for the scheduler to answer
+                self.client = Client(self.scheduler)
+            except (OSError, ValueError) as exc:
+                raise SchedulerUnreachable(
+                    f"cannot reach the Dask scheduler at {self.scheduler}: {exc}"
+                ) from exc
         else:
             warm_up = WarmUp(self.warm, die_with_parent=True)
             self.cluster = _local_cluster(self.workers, self.max_attempts, warm_up)
@@ -212,7 +227,7 @@ class DaskEngine:
             self.dashboard = _dashboard_link(self.client)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         for closing in (self.client, self.cluster):
             if closing is not None:
                 with contextlib.suppress(Exception):

@@ -241,7 +241,7 @@ def execute_stage(args, plan: Plan, staged, todo: list[str], ledger, total: floa
     """Grade ``todo`` on the engine, recording each result as it arrives; returns failures."""
     from tqdm import tqdm
 
-    from autograder.engine import DaskEngine
+    from autograder.engine import DaskEngine, SchedulerUnreachable
     from autograder.task import RunSpec, SubmissionTask
 
     run = RunSpec(
@@ -263,7 +263,11 @@ def execute_stage(args, plan: Plan, staged, todo: list[str], ledger, total: floa
         warm=not run.scorer,  # a stand-in scorer (tests) needs no sandbox
     )
     failures = 0
-    with engine:
+    try:
+        engine.start()
+    except SchedulerUnreachable as exc:
+        raise UsageError(str(exc)) from exc
+    with contextlib.closing(engine):
         _announce(engine, len(todo))
         bar = tqdm(
             total=len(todo), unit="sub", desc=f"grading {plan.assignment}", disable=args.no_progress

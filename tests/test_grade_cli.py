@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dask_cluster import free_port
 from grading_fixtures import (
     ADD_OK,
     ASSIGNMENT,
@@ -303,6 +304,13 @@ def test_missing_assignment_and_bad_input_are_clear_errors(course, tmp_path):
         timeout=120,
     )
     assert p.returncode == 2 and "no notebooks" in p.stderr
+    sub = tmp_path / "subs"
+    nbgrader_submission(sub, "alice", student_notebook())
+    nobody = f"tcp://127.0.0.1:{free_port()}"
+    quick = FAKE | {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    proc = grade(course, sub, "--scheduler", nobody, env=quick)
+    assert proc.returncode == 2
+    assert f"error: cannot reach the Dask scheduler at {nobody}" in proc.stderr
 
 
 # ---------------------------------------------------------------- with the real sandboxed scorer
