@@ -172,7 +172,7 @@ def main() -> int:
     stages: dict[str, dict[str, float]] = {}
     disagree = []
     try:
-        for size in args.sizes:
+        for index, size in enumerate(args.sizes):
             course = base / f"class-{size}"
             build(course, args.assignment, size, env)
             if not args.no_stock:
@@ -181,7 +181,8 @@ def main() -> int:
                 print(f"  {size:4d} stock nbgrader autograde: {times['stock'][size]:7.1f} s")
             runs: dict[str, list[float]] = {e: [] for e in engines}
             for rep in range(args.repeat):
-                for engine in engines if rep % 2 == 0 else engines[::-1]:
+                # alternate the order, so that a drift in the machine's load favours neither
+                for engine in engines if (rep + index) % 2 == 0 else engines[::-1]:
                     checkout = args.compare if engine == "compared" else None
                     seconds, scores, means = grade_ours(
                         course, args.assignment, engine, args, env, checkout

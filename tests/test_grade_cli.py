@@ -1,8 +1,9 @@
 """`python -m autograder grade`: a class in, grades/feedback/Gradescope JSON out; resumable.
 
-Most tests run the real CLI (as a subprocess, with real worker processes) on a tiny course built
-in tmp_path, with a stand-in scorer (tests/grading_fixtures.py: exec, no sandbox) so they are
-fast; the last tests use the real sandboxed scorer on the tiny course and on source/01_anatomy.
+Most tests run the real CLI (as a subprocess, on a real Dask LocalCluster of worker processes)
+on a tiny course built in tmp_path, with a stand-in scorer (tests/grading_fixtures.py: exec, no
+sandbox) so they are fast; the last tests use the real sandboxed scorer on the tiny course and
+on source/01_anatomy. Grading through --scheduler on a separate cluster: test_dask_cluster.py.
 """
 
 from __future__ import annotations
