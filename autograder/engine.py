@@ -325,6 +325,9 @@ def _local_cluster(workers: int, max_attempts: int, warm_up: WarmUp):
         "distributed.scheduler.allowed-failures": max_attempts - 1,
         # one task per worker thread: a queued bystander is not blamed for its worker's death
         "distributed.scheduler.worker-saturation": 1.0,
+        # the statistical profiler samples the grading thread every 10 ms: it competes for the
+        # GIL with a grader that waits on hundreds of sandbox round trips per notebook
+        "distributed.worker.profile.enabled": False,
     }
     with dask.config.set(config):
         return LocalCluster(

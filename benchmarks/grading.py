@@ -12,7 +12,8 @@ release with every other solution filled in. Then, timed, in one run:
   older commit), run the same way (without ``--scheduler``), alternating with ours.
 
 Printed: total seconds per size, the marginal cost (seconds per submission beyond the smallest
-class: (T_large - T_small) / (N_large - N_small), start-up cancels out), the ratio to stock,
+class: (T_large - T_small) / (N_large - N_small), start-up cancels out; and, within each run,
+the time between completions once the first batch is done), the ratio to stock,
 ours against the compared checkout, the mean time per submission of each grading stage (from
 the ``stages:`` lines of every ``grading.log``), whether the scores agree with stock, and the
 machine's load while it ran (timings on a shared machine are noisy: compare within one run).
@@ -109,11 +110,21 @@ def grade_ours(course: Path, assignment: str, label: str, args, env: dict, check
     if checkout is not None:  # the other checkout's packages first on the path
         env = dict(env, PYTHONPATH=str(checkout) + os.pathsep + env.get("PYTHONPATH", ""))
     seconds = run(cmd, course, env)
+    slope = in_run_marginal(out, args.workers)
     scores = {
         r["student"]: float(r["score"] or "nan")
         for r in csv.DictReader((out / "grades.csv").open())
     }
-    return seconds, scores, stage_means(out)
+    return seconds, scores, stage_means(out), slope
+
+
+def in_run_marginal(out: Path, workers: int) -> float | None:
+    """Seconds between completions once the first batch is done (result.json mtimes)."""
+    done = sorted(p.stat().st_mtime for p in out.glob("*/result.json"))
+    first = max(1, workers)
+    if len(done) <= first + 1:
+        return None
+    return (done[-1] - done[first - 1]) / (len(done) - first)
 
 
 def stage_means(out: Path) -> dict[str, float]:
@@ -170,6 +181,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="grading-bench-"))
     times: dict[str, dict[int, float]] = {e: {} for e in ["stock", *engines]}
     stages: dict[str, dict[str, float]] = {}
+    slopes: dict[str, list[float]] = {}
     disagree = []
     try:
         for index, size in enumerate(args.sizes):
@@ -184,13 +196,18 @@ def main() -> int:
                 # alternate the order, so that a drift in the machine's load favours neither
                 for engine in engines if (rep + index) % 2 == 0 else engines[::-1]:
                     checkout = args.compare if engine == "compared" else None
-                    seconds, scores, means = grade_ours(
+                    seconds, scores, means, slope = grade_ours(
                         course, args.assignment, engine, args, env, checkout
                     )
                     runs[engine].append(seconds)
+                    if slope is not None:
+                        slopes.setdefault(engine, []).append(slope)
                     if means:
                         stages[f"{engine} at {size}"] = means
-                    print(f"  {size:4d} {engine:8s} run {rep + 1}: {seconds:7.1f} s")
+                    within = (
+                        f" ({slope:.2f} s per submission after the first batch)" if slope else ""
+                    )
+                    print(f"  {size:4d} {engine:8s} run {rep + 1}: {seconds:7.1f} s{within}")
                     if not args.no_stock and rep == 0:
                         theirs = stock_scores(course, env)
                         disagree += [
@@ -201,7 +218,7 @@ def main() -> int:
             for engine in engines:
                 times[engine][size] = statistics.median(runs[engine])
             print(f"  load average: {load()}")
-        report(args, times, stages, disagree)
+        report(args, times, stages, disagree, slopes)
     finally:
         if args.keep:
             print(f"kept {base}")
@@ -210,7 +227,7 @@ def main() -> int:
     return 0
 
 
-def report(args, times, stages, disagree) -> None:
+def report(args, times, stages, disagree, slopes) -> None:
     columns = [e for e in times if times[e]]
     print("\nsubmissions  " + "  ".join(f"{c:>9s}" for c in columns) + "   stock/ours")
     for size in args.sizes:
@@ -230,6 +247,11 @@ def report(args, times, stages, disagree) -> None:
     if "compared" in times:
         big = max(args.sizes)
         print(f"ours / compared at {big}: {times['ours'][big] / times['compared'][big]:.2f}")
+    for engine, values in slopes.items():
+        print(
+            f"{engine}: seconds between completions after the first batch, median over runs: "
+            f"{statistics.median(values):.3f}"
+        )
     for label, means in stages.items():
         print(
             f"stages, mean per submission, {label}: "

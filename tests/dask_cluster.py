@@ -83,6 +83,7 @@ class DaskCluster:
         env["COURSE_ROOT"] = str(self.worker_cwd)  # nothing there: the course comes as data
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         env.pop("AUTOGRADER_TEST_SCORER", None)
+        env["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "False"  # as the README says
         return env
 
     def add_worker(self, name: str) -> subprocess.Popen:
