@@ -35,6 +35,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -49,6 +50,8 @@ logger = logging.getLogger("autograder.engine")
 #: Exit status of a worker process that gave up on a hung submission.
 WORKER_HUNG = 75
 PR_SET_PDEATHSIG = 1
+#: Seconds a local cluster may have no worker at all before the run gives up (exit status 3).
+NO_WORKERS_LIMIT = 300.0
 #: One submission at a time per grader process (see the module docstring).
 _GRADING_LOCK = threading.Lock()
 _FOREVER = threading.Event()  # never set
@@ -273,14 +276,20 @@ class DaskEngine:
                     submit(task)
 
             top_up()
-            for future in done:
-                task = out.pop(future)
-                outcome, retry = self._outcome(future, task)
-                future.release()
-                if retry and task.attempt < self.max_attempts:
-                    outcome.retrying = True
-                    submit(dataclasses.replace(task, attempt=task.attempt + 1))
-                yield outcome
+            watch = _WorkerWatch(self)
+            while out:
+                batch = done.next_batch(block=False) if done.has_ready() else []
+                if not batch:
+                    watch.wait()  # raises NoWorkers rather than wait forever on a dead cluster
+                    continue
+                for future in batch:
+                    task = out.pop(future)
+                    outcome, retry = self._outcome(future, task)
+                    future.release()
+                    if retry and task.attempt < self.max_attempts:
+                        outcome.retrying = True
+                        submit(dataclasses.replace(task, attempt=task.attempt + 1))
+                    yield outcome
                 top_up()
         finally:
             for future in out:
@@ -306,6 +315,35 @@ class DaskEngine:
             why = f"the Dask task failed: {type(exc).__name__}: {exc}"
             return _failed(self.run_id, task, why), True
         return outcome, bool(outcome.failure)
+
+
+class NoWorkers(OSError):
+    """The local cluster has had no worker for too long (its processes cannot start)."""
+
+
+class _WorkerWatch:
+    """Between completions: a local cluster whose workers all died and did not come back within
+    NO_WORKERS_LIMIT seconds fails the run (rerun grades the rest) instead of hanging it. A
+    remote cluster may be scaling up from zero: there we only wait."""
+
+    def __init__(self, engine: DaskEngine):
+        self.engine = engine
+        self.last_seen = time.monotonic()
+        self.next_check = 0.0
+
+    def wait(self) -> None:
+        time.sleep(0.05)
+        now = time.monotonic()
+        if now < self.next_check:
+            return
+        self.next_check = now + 5.0
+        if self.engine.client.nthreads():
+            self.last_seen = now
+        elif not self.engine.scheduler and now - self.last_seen > NO_WORKERS_LIMIT:
+            raise NoWorkers(
+                f"no Dask worker for {NO_WORKERS_LIMIT:g} s: the local cluster's worker "
+                "processes died and could not be restarted"
+            )
 
 
 def _failed(run_id: str, task: SubmissionTask, why: str) -> TaskOutcome:
