@@ -490,6 +490,15 @@ class Zygote:
             self.process = None
 
 
+def prewarm(variants=(True, False)) -> None:
+    """Start the zygotes now (e.g. in a worker while its first job is on the way)."""
+    for torch in variants:
+        zygote = Zygote.get(torch)
+        with zygote.lock:
+            if zygote.process is None or zygote.process.poll() is not None:
+                zygote._start()
+
+
 def kill_uid(uid: int, pid: int) -> None:
     """SIGKILL the sandbox: as root every process of its private uid, else its main pid.
 

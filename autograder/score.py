@@ -38,7 +38,9 @@ NUMPY_ONLY_TAG = "numpy-only"
 HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 MESSAGE_LIMIT = 20_000
 
-#: Timings of the last grade_notebook call (seconds), for benchmarks and reports.
+#: Timings of the last grade_notebook call (seconds), for benchmarks and reports: sandbox_start
+#: (fork to ready, both sandboxes), student_cells, tests (grader side and calls into the
+#: sandbox), notebook (all of it).
 LAST_TIMINGS: dict[str, float] = {}
 
 
@@ -200,6 +202,17 @@ class _Grader:
         self.notes: list[str] = []
         self.mirror: Mirror | None = None  # what the checks read of the student's files
         self.cell: guard.TrustedCell | None = None  # the test cell running now
+        self.timings = {"sandbox_start": 0.0, "student_cells": 0.0, "tests": 0.0}
+
+    @contextlib.contextmanager
+    def _stage(self, name: str):
+        started, starts_before = time.monotonic(), self.timings["sandbox_start"]
+        try:
+            yield
+        finally:
+            # a sandbox started lazily inside this stage counts as sandbox start, not here
+            starts = self.timings["sandbox_start"] - starts_before
+            self.timings[name] += time.monotonic() - started - starts
 
     # -- sandboxes ------------------------------------------------------------------------------
 
@@ -207,6 +220,7 @@ class _Grader:
         if self.sandbox is None:
             self.sandbox = Sandbox(self.workdir, self.limits, deadline=self.deadline)
             LAST_TIMINGS["kernel_ready"] = self.sandbox.startup_seconds
+            self.timings["sandbox_start"] += self.sandbox.startup_seconds
             self.log(
                 f"sandbox ready in {self.sandbox.startup_seconds:.2f} s (pid {self.sandbox.pid})"
             )
@@ -217,6 +231,7 @@ class _Grader:
             self.numpy_sandbox = Sandbox(
                 self.workdir, self.limits, numpy_only=True, deadline=self.deadline
             )
+            self.timings["sandbox_start"] += self.numpy_sandbox.startup_seconds
             self.log(f"numpy-only sandbox ready in {self.numpy_sandbox.startup_seconds:.2f} s")
         return self.numpy_sandbox
 
@@ -378,20 +393,23 @@ class _Grader:
             grade_id = nbgrader_meta(cell).get("grade_id")
             if grade_id in self.tests:
                 if grade_id not in self.results:
-                    self.score_test(grade_id, cell)
+                    with self._stage("tests"):
+                        self.score_test(grade_id, cell)
                 continue
             if nbgrader_meta(cell).get("grade") and not nbgrader_meta(cell).get("solution"):
                 self.notes.append(
                     f"cell {grade_id!r} is marked as a test but is not one in the source: not run"
                 )
                 continue
-            self.run_student_cell(cell)
+            with self._stage("student_cells"):
+                self.run_student_cell(cell)
         for grade_id in self.tests:
             if grade_id not in self.results:
                 self.notes.append(
                     f"test cell {grade_id!r} missing from the notebook: run at the end"
                 )
-                self.score_test(grade_id, None)
+                with self._stage("tests"):
+                    self.score_test(grade_id, None)
         ordered = []
         for cell in self.source_nb.cells:
             meta = nbgrader_meta(cell)
@@ -448,6 +466,7 @@ def grade_notebook(
     ``workdir/../executed/<notebook_name>.ipynb``.
     """
     started = time.monotonic()
+    LAST_TIMINGS.clear()
     grader = _Grader(source_nb, student_nb, Path(workdir), limits, log)
     try:
         result, executed = grader.grade()
@@ -466,9 +485,11 @@ def grade_notebook(
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(sanitize.clean_notebook(executed), str(path))
     result.executed_path = str(path)
-    LAST_TIMINGS["notebook"] = time.monotonic() - started
+    LAST_TIMINGS.update(grader.timings, notebook=time.monotonic() - started)
     log(
         f"{notebook_name}: {result.score:g}/{result.max_score:g} in "
-        f"{LAST_TIMINGS['notebook']:.2f} s"
+        f"{LAST_TIMINGS['notebook']:.2f} s (sandbox start {grader.timings['sandbox_start']:.2f} s, "
+        f"student cells {grader.timings['student_cells']:.2f} s, "
+        f"tests {grader.timings['tests']:.2f} s)"
     )
     return result
