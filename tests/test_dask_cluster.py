@@ -126,7 +126,9 @@ def test_grading_through_a_running_scheduler_whose_workers_have_no_checkout(clus
     out = course / "autograded" / ASSIGNMENT
     log = (out / "students" / "alice" / "grading.log").read_text()
     assert re.search(r"stages: validate [\d.]+ s, sandbox start [\d.]+ s, student cells", log)
-    assert (out / "alice" / "ex.ipynb").is_file()  # the executed notebook came back as data
+    assert (
+        out / "students" / "alice" / "ex.ipynb"
+    ).is_file()  # the executed notebook came back as data
 
     facts = cluster.test_client.run(worker_facts)
     assert len(facts) == 2
@@ -281,7 +283,9 @@ def test_attacks_through_a_dask_worker_find_nothing_and_score_nothing(cluster, t
     assert proc.returncode == 0
     rows = grades(course)
     assert {s: r["score"] for s, r in rows.items()} == {"bob": "10", "mallory": "0", "eve": "0"}
-    executed = json.loads((course / "autograded" / ASSIGNMENT / "mallory" / "ex.ipynb").read_text())
+    executed = json.loads(
+        (course / "autograded" / ASSIGNMENT / "students" / "mallory" / "ex.ipynb").read_text()
+    )
     printed = json.dumps([c.get("outputs", []) for c in executed["cells"]])
     for line in ("FOUND []", "WALKED []", "OUTSIDE PROCESSES []", "SIGNALLED []", "REACHED []"):
         assert line in printed, printed[:3000]
