@@ -63,6 +63,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/conv_reference.py
 	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/similarity.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,4 +1,4 @@
-"""`python -m autograder <command>`: release, check, grade, gradescope, demo-class."""
+"""`python -m autograder <command>`: release, check, grade, similarity, gradescope, demo-class."""
 
 from __future__ import annotations
 
@@ -37,11 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.set_defaults(run=_check)
 
-    from autograder import democlass, grade, gradescope
+    from autograder import democlass, grade, gradescope, similarity
 
     p = commands.add_parser("grade", help="grade a folder or zip of submissions")
     grade.add_grade_arguments(p)
     p.set_defaults(run=grade.run_grade)
+
+    p = commands.add_parser(
+        "similarity",
+        help="which students share code beyond the starter code (similarity.csv, .html)",
+        description=similarity.__doc__.split("\n\n")[0],
+    )
+    similarity.add_arguments(p)
+    p.set_defaults(run=similarity.run)
 
     p = commands.add_parser(
         "gradescope", help="write a Gradescope autograder zip for an assignment"
@@ -58,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["similarity"] and "-h" not in argv and "--help" not in argv:
+        from autograder import similarity
+
+        if not similarity.seed_is_fixed():  # same submissions, same numbers (see its docstring)
+            return similarity.rerun_with_fixed_seed(argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.run(args) or 0)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import notebooks as nbs
+from autograder import record
 from autograder.course import course_root
 from autograder.results import SubmissionResult
 
@@ -205,7 +206,9 @@ def run(out: Path, workers: int | None, unsafe: bool = False) -> int:
     source = nbs.load(root / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
     rows, mismatches = [], 0
     for student in students:
-        result = SubmissionResult.from_json((graded / student.name / "result.json").read_text())
+        result = SubmissionResult.from_json(
+            (record.student_dir(graded, student.name) / "result.json").read_text()
+        )
         want = expected_score(source, student.passes)
         ok = abs(result.score - want) < 1e-9
         mismatches += not ok

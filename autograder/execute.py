@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import boundary, confine, proxy
+from autograder import boundary, confine, proxy, sanitize
 from autograder.results import InfrastructureError
 from autograder.sandbox import (
     UID_BASE,
@@ -42,20 +42,6 @@ from autograder.sandbox import (
 
 #: Seconds a sandbox may take from fork to "ready" before we call it our failure.
 STARTUP_TIMEOUT = 60.0
-#: Output mime types kept in the executed notebook (text/html and SVG still need sanitizing
-#: before they are shown in a browser).
-SAFE_MIME_TYPES = frozenset(
-    {
-        "text/plain",
-        "text/html",
-        "text/markdown",
-        "text/latex",
-        "image/png",
-        "image/jpeg",
-        "image/svg+xml",
-        "application/json",
-    }
-)
 #: Seconds an interrupted cell gets to stop before the sandbox is killed.
 INTERRUPT_GRACE = 2.0
 
@@ -240,7 +226,10 @@ class Sandbox:
             del self.buffer[: 4 + size]
             try:
                 self.frames.append(proxy.unpack_body(body))
-            except (ValueError, UnicodeDecodeError, RecursionError):
+            except proxy.FrameTooComplex as error:
+                self._die(f"killed: the sandbox sent a message too large to decode ({error})")
+                return
+            except (ValueError, UnicodeDecodeError, RecursionError, MemoryError):
                 self._die("killed: the sandbox broke the protocol")
                 return
 
@@ -288,11 +277,17 @@ class Sandbox:
     # -- outputs --------------------------------------------------------------------------------
 
     def _clean_output(self, output: Any) -> dict | None:
-        """An nbformat output built from the child's data, within the output budget."""
+        """An nbformat output built from the child's data, within the output budget.
+
+        Built by :func:`autograder.sanitize.clean_output`: valid nbformat, HTML sanitized,
+        images checked, scripts and other MIME types dropped (feedback and formgrader render it).
+        """
         if type(output) is not dict:
             return None
-        kind = output.get("output_type")
-        size = len(json.dumps(output))
+        try:
+            size = len(json.dumps(output))
+        except (TypeError, ValueError, RecursionError):
+            return None
         if size > self.output_left:
             if not self.truncated:
                 self.truncated = True
@@ -303,32 +298,7 @@ class Sandbox:
                 }
             return None
         self.output_left -= size
-        if kind == "stream" and output.get("name") in ("stdout", "stderr"):
-            return {"output_type": "stream", "name": output["name"], "text": str(output["text"])}
-        if kind in ("display_data", "execute_result"):
-            data = output.get("data")
-            if type(data) is not dict:
-                return None
-            # no scripts or widgets: feedback must not run the student's JavaScript
-            data = {
-                str(k): v
-                for k, v in data.items()
-                if k in SAFE_MIME_TYPES and type(v) in (str, list, dict)
-            }
-            out = {"output_type": kind, "data": data, "metadata": {}}
-            if kind == "execute_result":
-                count = output.get("execution_count")
-                out["execution_count"] = count if type(count) is int else None
-            return out
-        if kind == "error":
-            traceback = output.get("traceback")
-            return {
-                "output_type": "error",
-                "ename": str(output.get("ename", "")),
-                "evalue": str(output.get("evalue", "")),
-                "traceback": [str(x) for x in traceback] if type(traceback) is list else [],
-            }
-        return None
+        return sanitize.clean_output(output)
 
     # -- operations -----------------------------------------------------------------------------
 
@@ -370,7 +340,8 @@ class Sandbox:
             run.status = "error"
             run.ename = str(done.get("ename", "Error"))[:200]
             run.evalue = str(done.get("evalue", ""))[:4000]
-        if run.status in ("dead", "timeout"):
+        shown = any(o["output_type"] == "error" for o in run.outputs)
+        if run.status in ("dead", "timeout") or (run.status == "error" and not shown):
             run.outputs.append(
                 {"output_type": "error", "ename": run.ename, "evalue": run.evalue, "traceback": []}
             )

@@ -1,65 +1,62 @@
 """`python -m autograder grade ASSIGNMENT SUBMISSIONS`: grade a class, in parallel, resumably.
 
-Stages: intake (autograder.intake) → per submission, in a worker process: validate
-(autograder.validate), execute + score (autograder.score.grade_notebook) → in this process only:
-record (autograder.record: gradebook, grades.csv, feedback.html, results.json).
+The run is a pipeline of stages; only *execute* leaves this process:
 
-``--workers N`` worker processes grade N submissions at once. A worker is reused for the next
-submission (torch stays imported in the trusted grader and the sandbox zygote stays warm; every
-student still gets a freshly forked sandbox) and replaced after any failure.
+1. **intake** (:mod:`autograder.intake`, here) — the zip or folder, staged one clean folder per
+   student;
+2. **validate → execute → score** — per submission, on a Dask worker
+   (:mod:`autograder.engine` runs :func:`autograder.task.grade_submission`): the student's
+   notebooks are matched and checked against the source, run in the sandbox, and the source's
+   test cells scored by the trusted grader. A task carries one student's files; the results
+   (scores, messages, executed notebooks, log) come back as data;
+3. **record** (:mod:`autograder.ledger`, :mod:`autograder.record`, here) — gradebook,
+   ``grades.csv``, feedback, Gradescope JSON. Workers never write any of these.
+
+Without ``--scheduler`` the grader starts a Dask ``LocalCluster`` of ``--workers N`` processes;
+with ``--scheduler tcp://HOST:8786`` it grades on that cluster. Either way each worker keeps a
+warm sandbox (torch imported, zygote running) for all its tasks, while every student still gets
+a freshly forked sandbox.
 
 Output folder (default ``<course>/autograded/<ASSIGNMENT>/``)::
 
-    grades.csv                       one row per student
-    <student>/feedback.html          per-test pass/fail, message, points
-    <student>/results.json           Gradescope format
-    <student>/grading.log            what the worker did
-    <student>/<notebook>.ipynb       the executed notebook (outputs, plots)
-    <student>/result.json            the full result; its presence means "done" (rerun skips it)
+    grades.csv                                one row per student
+    intake.txt                                every refused input entry, with its reason
+    students/<student>/feedback.html          per-test pass/fail, message, points
+    students/<student>/results.json           Gradescope format
+    students/<student>/grading.log            every attempt of the workers, with stage timings
+    students/<student>/<notebook>.ipynb       the executed notebook (outputs, plots; sanitized)
+    students/<student>/result.json            the full result; "done" (a rerun skips it)
 
 Without ``--db`` (scores go to the course's own gradebook) the executed notebooks are also
 copied to nbgrader's ``<course>/autograded/<student>/<assignment>/``, so formgrader lists the
 submission as autograded and opens it.
 
-A worker killed (kill -9, crash, our bug) is detected by its parent (the answer pipe closes):
-the submission is retried once on a new worker, then reported as "infrastructure failure" —
-never recorded as a zero, and regraded by the next run. Killing the whole run and rerunning
-grades each remaining submission once: a finished worker's result is recorded without
-regrading, and recording is idempotent.
+Our failures are never a student's zero. A worker killed mid-task is replaced and the task rerun
+elsewhere; a submission during which workers keep dying, or whose grading keeps failing, is
+reported as "infrastructure failure" after ``--max-attempts`` tries, with an empty score, and
+regraded by the next run (exit status 3). Killing the whole run and rerunning grades each
+remaining submission once: a result that came back is recorded without regrading, and
+recording is idempotent.
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import contextlib
-import dataclasses
 import fcntl
-import importlib
-import json
 import os
-import select
-import shutil
-import subprocess
 import sys
-import threading
 import time
-import traceback
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.results import (
-    InfrastructureError,
-    NotebookResult,
-    SubmissionResult,
-    TestResult,
-    Ungradable,
-)
+from autograder.results import SubmissionResult
+from autograder.task import SCORER_ENV, limits_from_spec, max_score
 
-RESULT = "result.json"
-WORKER_RESULT = ".worker_result.json"
-WORKER_FAILED = 3
-# Tests may point the grader at a stand-in scorer while the sandbox is not needed (module:function).
-SCORER_ENV = "AUTOGRADER_TEST_SCORER"
+
+class UsageError(Exception):
+    """The run cannot start (bad arguments, no submissions...): exit status 2."""
 
 
 # ---------------------------------------------------------------- arguments
@@ -72,7 +69,15 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder (nbgrader submitted/<student>/<assignment>/, <student>/...) or LMS zip",
     )
     parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="submissions graded at once"
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on this running Dask cluster (e.g. tcp://10.0.0.5:8786) instead of a local one",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of the local cluster (without --scheduler); default: all cores",
     )
     parser.add_argument("--out", help="output folder (default: <course>/autograded/<assignment>)")
     parser.add_argument("--db", help="gradebook (sqlite file or URL; default: nbgrader_config.py)")
@@ -86,10 +91,18 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
         help="sandbox limit (a field of autograder.sandbox.Limits), e.g. --limit cell_timeout=60",
     )
     parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=2,
+        help="tries per submission when our side fails (a worker dies, the grader errs) before "
+        "it is reported as an infrastructure failure (on --scheduler clusters, worker deaths "
+        "are bounded by the scheduler's distributed.scheduler.allowed-failures)",
+    )
+    parser.add_argument(
         "--worker-timeout",
         type=float,
         default=3600.0,
-        help="seconds after which a worker is presumed hung (infrastructure failure)",
+        help="seconds after which a worker grading one submission is presumed hung and restarted",
     )
     parser.add_argument("--max-file-mb", type=float, default=20.0, help="largest accepted file")
     parser.add_argument(
@@ -102,323 +115,68 @@ def add_grade_arguments(parser: argparse.ArgumentParser) -> None:
         help="run student code without isolation when this machine allows none (not root, no "
         "user namespaces): only for submissions you trust",
     )
-
-
-# ---------------------------------------------------------------- the worker (one submission)
-
-
-def _scorer():
-    spec = os.environ.get(SCORER_ENV)
-    if spec:
-        mod, fn = spec.split(":")
-        return getattr(importlib.import_module(mod), fn)
-    from autograder.score import grade_notebook
-
-    return grade_notebook
-
-
-def _limits(spec: dict):
-    from autograder.sandbox import Limits
-
-    if not spec:
-        return Limits()
-    fields = (
-        {f.name: f for f in dataclasses.fields(Limits)} if dataclasses.is_dataclass(Limits) else {}
+    parser.add_argument(
+        "--similarity",
+        action="store_true",
+        help="then write similarity.csv/.html for the same submissions (status 4 if that fails)",
     )
-    kwargs = {}
-    for name, value in spec.items():
-        if fields and name not in fields:
-            raise SystemExit(f"error: unknown limit {name!r}; known: {', '.join(fields)}")
-        default = getattr(Limits(), name, None)
-        if isinstance(default, bool):
-            kwargs[name] = str(value).lower() in ("1", "true", "yes", "on")
-        elif isinstance(default, int):
-            kwargs[name] = int(float(value))
-        elif isinstance(default, float):
-            kwargs[name] = float(value)
-        else:
-            kwargs[name] = value
-    return Limits(**kwargs)
+    from autograder.similarity import add_report_options
+
+    add_report_options(parser, prefix="similarity-")
 
 
-def _test_cells(source_nb) -> list[TestResult]:
-    from autograder.validate import HIDDEN_BEGIN, grade_id, is_test_cell
-
-    out = []
-    for cell in source_nb.cells:
-        if is_test_cell(cell):
-            pts = float(cell.metadata.nbgrader.get("points", 0))
-            out.append(
-                TestResult(grade_id(cell), 0.0, pts, False, "", hidden=HIDDEN_BEGIN in cell.source)
-            )
-    return out
+# ---------------------------------------------------------------- the plan
 
 
-def max_score(sources: dict) -> float:
-    return sum(t.max_points for nb in sources.values() for t in _test_cells(nb))
+@dataclass
+class Plan:
+    """Everything the run needs to know before it touches a submission."""
+
+    root: Path  # the course
+    assignment: str
+    sources: dict[str, Path]  # notebook name -> source/<assignment>/<name>.ipynb
+    out: Path
+    db_url: str
+    course_id: str
+    limits: dict[str, str]
+    nbgrader_autograded: Path | None  # nbgrader's autograded/ to fill, or None (with --db)
 
 
-def _zero_notebook(name: str, source_nb, why: str) -> NotebookResult:
-    tests = _test_cells(source_nb)
-    for t in tests:
-        t.message = f"not run: {why}"
-    return NotebookResult(notebook=name, tests=tests, notes=[why])
+def plan_run(args: argparse.Namespace) -> Plan:
+    from autograder import record
+    from autograder.course import course_root
 
-
-def grade_one(job: dict, log=print) -> SubmissionResult:
-    """Validate, execute and score one student's submission. Raises InfrastructureError."""
-    from autograder.validate import load_notebook, validate_submission
-
-    start = time.monotonic()
-    sources = {name: load_notebook(Path(p)) for name, p in job["sources"].items()}
-    base = dict(
-        student_id=job["student_id"],
-        assignment=job["assignment"],
-        max_score_expected=max_score(sources),
-        timestamp=job.get("timestamp"),
+    root = Path(args.course).resolve() if args.course else course_root()
+    src_dir = root / "source" / args.assignment
+    nb_paths = sorted(src_dir.glob("*.ipynb")) if src_dir.is_dir() else []
+    if not nb_paths:
+        raise UsageError(f"no notebooks in {src_dir}")
+    db_url, course_id = _course_settings(root)
+    out = Path(args.out).resolve() if args.out else root / "autograded" / args.assignment
+    return Plan(
+        root=root,
+        assignment=args.assignment,
+        sources={p.stem: p for p in nb_paths},
+        out=out,
+        db_url=record.db_url_for(args.db) if args.db else db_url,
+        course_id=course_id,
+        limits=_limit_options(args.limit),
+        nbgrader_autograded=None if args.db else root / "autograded",
     )
-    problems = list(job.get("problems", []))
-    folder = Path(job["folder"])
-    out_dir = Path(job["out_dir"])
-    for p in problems:
-        log(f"intake: {p}")
+
+
+def _limit_options(items: list[str]) -> dict[str, str]:
+    spec = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--limit wants NAME=VALUE, got {item!r}")
+        spec[name.strip()] = value.strip()
     try:
-        val = validate_submission(folder, sources, problems)
-    except Ungradable as exc:
-        log(f"ungradable: {exc}")
-        return SubmissionResult(status="ungradable", reason=str(exc), **base)
-
-    grade_notebook = _scorer()
-    limits = _limits(job.get("limits", {}))
-    results: list[NotebookResult] = []
-    for v in val.notebooks:
-        if v.student_nb is None:
-            log(f"{v.name}: {v.problem}")
-            results.append(_zero_notebook(v.name, v.source_nb, v.problem))
-            continue
-        for note in v.notes:
-            log(f"{v.name}: {note}")
-        workdir = Path(job["work_dir"]) / v.name
-        if workdir.exists():
-            shutil.rmtree(workdir)
-        shutil.copytree(folder, workdir, symlinks=True)
-        for stale in workdir.rglob("*.ipynb"):  # the notebook under grading is handed over as nb
-            stale.unlink()
-        # the hidden cases' key travels with the job (workers never read the course's secret)
-        extra = {"hidden_key": job["hidden_key"]} if job.get("hidden_key") else {}
-        try:
-            res = grade_notebook(
-                v.source_nb, v.student_nb, workdir, limits, v.name, log=log, **extra
-            )
-        except Ungradable as exc:
-            log(f"{v.name}: ungradable: {exc}")
-            res = _zero_notebook(v.name, v.source_nb, f"ungradable: {exc}")
-        res.notes = [*v.notes, *res.notes]
-        if res.executed_path and Path(res.executed_path).is_file():
-            kept = out_dir / f"{v.name}.ipynb"
-            shutil.copyfile(res.executed_path, kept)
-            res.executed_path = str(kept)
-        results.append(res)
-    if results:
-        results[0].notes = [*results[0].notes, *val.notes, *(f"intake: {p}" for p in problems)]
-    shutil.rmtree(job["work_dir"], ignore_errors=True)
-    return SubmissionResult(
-        status="graded", notebooks=results, seconds=time.monotonic() - start, **base
-    )
-
-
-def worker_main(job_path: str) -> int:
-    """Grade one job file; exit status 0 when its result was written."""
-    job = json.loads(Path(job_path).read_text())
-    out_dir = Path(job["out_dir"])
-    with open(out_dir / "grading.log", "a", buffering=1, encoding="utf-8") as log_file:
-
-        def log(*parts) -> None:
-            log_file.write(" ".join(str(p) for p in parts) + "\n")
-
-        log(f"--- grading {job['student_id']} / {job['assignment']} (pid {os.getpid()})")
-        try:
-            result = grade_one(job, log=log)
-        except InfrastructureError as exc:
-            log(f"INFRASTRUCTURE ERROR: {exc}")
-            return WORKER_FAILED
-        except Exception:
-            log("INFRASTRUCTURE ERROR (grader bug):\n" + traceback.format_exc())
-            return WORKER_FAILED
-        result.write(out_dir / WORKER_RESULT)
-        log(f"--- done: {result.status} {result.score:g}/{result.max_score:g}")
-    return 0
-
-
-def _prewarm() -> None:
-    """Start the sandbox zygotes and import torch while the first job is on its way.
-
-    Only a head start: anything that fails here is done again, lazily, by the scorer.
-    """
-
-    def zygote(torch: bool) -> None:
-        with contextlib.suppress(Exception):
-            from autograder.sandbox import Zygote
-
-            z = Zygote.get(torch)
-            with z.lock:
-                if z.process is None or z.process.poll() is not None:
-                    z._start()
-
-    threads = [threading.Thread(target=zygote, args=(t,), daemon=True) for t in (True, False)]
-    for t in threads:
-        t.start()
-    with contextlib.suppress(Exception):
-        import torch  # noqa: F401  (the trusted grader's test cells compare with torch)
-
-        import autograder.score  # noqa: F401
-
-
-def serve(job_fd: int, result_fd: int) -> int:
-    """A long-lived worker: read job paths (one per line), answer "0"/"3" per job.
-
-    Reusing the worker across submissions keeps torch imported and the sandbox zygote warm;
-    every student still gets a fresh sandbox child. EOF on the job pipe ends the worker.
-    """
-    jobs = os.fdopen(job_fd, "r", buffering=1)
-    answers = os.fdopen(result_fd, "w", buffering=1)
-    threading.Thread(target=_prewarm, daemon=True).start()
-    try:
-        for line in jobs:
-            path = line.strip()
-            if path:
-                rc = worker_main(path)
-                answers.write(f"{rc}\n")
-                if rc != 0:
-                    return rc  # a failed sandbox may leave state behind: start afresh
-    finally:
-        with contextlib.suppress(Exception):
-            from autograder.sandbox import Zygote
-
-            Zygote.shutdown_all()
-    return 0
-
-
-# ---------------------------------------------------------------- the parent
-
-
-class Worker:
-    """A worker process owned by one thread of the pool; replaced when it dies or fails."""
-
-    def __init__(self, log_path: Path):
-        job_r, self.job_w = os.pipe()
-        self.res_r, res_w = os.pipe()
-        self.log = open(log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.grade", "--serve", str(job_r), str(res_w)],
-            pass_fds=(job_r, res_w),
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        os.close(job_r)
-        os.close(res_w)
-        self.buffer = b""
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def run(self, job_path: Path, timeout: float) -> int:
-        """Send one job, wait for its answer; InfrastructureError if the worker dies or hangs."""
-        try:
-            os.write(self.job_w, (str(job_path) + "\n").encode())
-        except OSError as exc:
-            raise InfrastructureError(f"worker gone ({exc})") from exc
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.close(kill=True)
-                raise InfrastructureError(f"worker hung for more than {timeout:g} s; killed")
-            ready, _, _ = select.select([self.res_r], [], [], min(left, 5.0))
-            if ready:
-                chunk = os.read(self.res_r, 64)
-                if not chunk:
-                    rc = self.proc.wait()
-                    how = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
-                    self.close()
-                    raise InfrastructureError(f"worker died ({how}); see grading.log")
-                self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return int(line or b"1")
-
-    def close(self, kill: bool = False) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.job_w)
-        if kill:
-            with contextlib.suppress(OSError):
-                self.proc.kill()
-        with contextlib.suppress(Exception):
-            self.proc.wait(timeout=30)
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        with contextlib.suppress(OSError):
-            os.close(self.res_r)
-        self.log.close()
-
-
-class WorkerPool:
-    """One Worker per grading thread, started lazily, replaced after a failure."""
-
-    def __init__(self, log_dir: Path):
-        self.log_dir = log_dir
-        self.local = threading.local()
-        self.all: list[Worker] = []
-        self.lock = threading.Lock()
-        self.count = 0
-
-    def run(self, job_path: Path, out_dir: Path, timeout: float) -> SubmissionResult:
-        (out_dir / WORKER_RESULT).unlink(missing_ok=True)
-        worker = getattr(self.local, "worker", None)
-        if worker is None or not worker.alive():
-            with self.lock:
-                self.count += 1
-                n = self.count
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            worker = Worker(self.log_dir / f"worker-{n}.log")
-            self.local.worker = worker
-            with self.lock:
-                self.all.append(worker)
-        (out_dir / "worker.pid").write_text(str(worker.proc.pid))
-        try:
-            rc = worker.run(job_path, timeout)
-        except InfrastructureError:
-            self.local.worker = None
-            raise
-        finally:
-            (out_dir / "worker.pid").unlink(missing_ok=True)
-        if rc != 0:
-            worker.close()
-            self.local.worker = None
-            raise InfrastructureError(f"the grader failed (status {rc}); see grading.log")
-        try:
-            return SubmissionResult.from_json((out_dir / WORKER_RESULT).read_text())
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise InfrastructureError(f"worker left no readable result ({exc})") from exc
-
-    def close(self) -> None:
-        for w in self.all:
-            with contextlib.suppress(Exception):
-                w.close()
-
-
-def _nbgrader_copy(autograded: Path, assignment: str, result: SubmissionResult) -> None:
-    """The executed notebooks (and timestamp.txt) where nbgrader keeps autograded ones."""
-    if result.status not in ("graded", "ungradable"):
-        return
-    dest = autograded / result.student_id / assignment
-    dest.mkdir(parents=True, exist_ok=True)
-    for nb in result.notebooks:
-        if nb.executed_path and Path(nb.executed_path).is_file():
-            shutil.copyfile(nb.executed_path, dest / f"{nb.notebook}.ipynb")
-    if result.timestamp:
-        (dest / "timestamp.txt").write_text(result.timestamp)
+        limits_from_spec(spec)  # fail now, not on every worker
+    except SystemExit as exc:
+        raise UsageError(str(exc).removeprefix("error: ")) from None
+    return spec
 
 
 def _course_settings(root: Path) -> tuple[str, str]:
@@ -438,6 +196,228 @@ def _course_settings(root: Path) -> tuple[str, str]:
     return db_url, course_id
 
 
+@contextlib.contextmanager
+def _exclusive(out: Path):
+    """Hold ``out/.lock`` for the run: two runs must not grade into one folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UsageError(f"another grading run is using {out}") from None
+        yield
+
+
+# ---------------------------------------------------------------- stage 1: intake
+
+
+def intake_stage(args: argparse.Namespace, plan: Plan):
+    from autograder.intake import IntakeError, intake
+
+    try:
+        staged = intake(
+            Path(args.submissions),
+            plan.assignment,
+            plan.out / ".intake",
+            max_file_bytes=int(args.max_file_mb * 1024 * 1024),
+            max_total_bytes=int(args.max_total_mb * 1024 * 1024),
+        )
+    except IntakeError as exc:
+        raise UsageError(str(exc)) from exc
+    from autograder import record
+
+    for problem in staged.problems:
+        print(f"intake: {problem}", file=sys.stderr)
+    record.write_intake_report(
+        plan.out / "intake.txt",
+        staged.problems,
+        {sid: st.problems for sid, st in staged.students.items()},
+    )
+    if not staged.students:  # a readable input without this assignment: an empty class
+        print("no submissions of this assignment found in the input", file=sys.stderr)
+    return staged
+
+
+def open_ledger(plan: Plan, source_nbs: dict, staged):
+    from autograder import record
+    from autograder.ledger import Ledger
+
+    try:
+        record.prepare_gradebook(plan.db_url, plan.course_id, plan.assignment, source_nbs)
+    except RuntimeError as exc:
+        raise UsageError(f"gradebook: {exc}") from exc
+    return Ledger(
+        plan.out,
+        plan.assignment,
+        plan.db_url,
+        plan.course_id,
+        list(plan.sources),
+        plan.nbgrader_autograded,
+        notes={sid: st.notes for sid, st in staged.students.items()},
+    )
+
+
+# ---------------------------------------------------------------- stages 2-4: on the engine
+
+
+def execute_stage(args, plan: Plan, staged, todo: list[str], ledger, total: float) -> int:
+    """Grade ``todo`` on the engine, recording each result as it arrives; returns failures."""
+    from tqdm import tqdm
+
+    from autograder.engine import DaskEngine, SchedulerUnreachable
+    from autograder.secret import assignment_key
+    from autograder.task import RunSpec, SubmissionTask
+
+    run = RunSpec(
+        run_id=uuid.uuid4().hex[:12],
+        assignment=plan.assignment,
+        sources={name: path.read_bytes() for name, path in plan.sources.items()},
+        limits=plan.limits,
+        scorer=os.environ.get(SCORER_ENV, ""),
+        worker_timeout=args.worker_timeout,
+        hidden_key=assignment_key(plan.root, plan.assignment),
+    )
+    tasks = (  # read lazily: the engine asks for a task when a worker can take it
+        SubmissionTask.from_folder(sid, st.folder, st.timestamp, st.problems)
+        for sid, st in ((sid, staged.students[sid]) for sid in todo)
+    )
+    engine = DaskEngine(
+        scheduler=args.scheduler,
+        workers=min(args.workers, len(todo)),
+        max_attempts=args.max_attempts,
+        warm=not run.scorer,  # a stand-in scorer (tests) needs no sandbox
+    )
+    failures = 0
+    try:
+        engine.start()
+    except SchedulerUnreachable as exc:
+        raise UsageError(str(exc)) from exc
+    with contextlib.closing(engine):
+        _announce(engine, len(todo))
+        bar = tqdm(
+            total=len(todo), unit="sub", desc=f"grading {plan.assignment}", disable=args.no_progress
+        )
+        with bar:
+            for outcome in engine.grade(run, tasks):
+                failures += _record_outcome(outcome, ledger, total, bar)
+                ledger.write_csv(now=False)
+    return failures
+
+
+def _announce(engine, count: int) -> None:
+    print(f"grading {count} submission(s) on {engine.describe()}", file=sys.stderr)
+    if engine.dashboard:
+        print(f"Dask dashboard: {engine.dashboard}", file=sys.stderr)
+
+
+def _record_outcome(outcome, ledger, total: float, bar) -> int:
+    """Keep one outcome; 1 if it is a final infrastructure failure."""
+    from autograder import record
+
+    sid = outcome.student_id
+    if outcome.retrying:
+        ledger.log_attempt(outcome)
+        bar.write(f"{sid}: {outcome.failure}; retrying", file=sys.stderr)
+        return 0
+    bar.update(1)
+    if outcome.failure:
+        ledger.report_failure(outcome, total)
+        bar.write(f"{sid}: {record.INFRA}: {outcome.failure}", file=sys.stderr)
+        return 1
+    ledger.keep(outcome)
+    return 0
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+def run_grade(args: argparse.Namespace) -> int:
+    _put_own_bin_on_path()
+    for stream in (sys.stdout, sys.stderr):  # student names must never crash a print
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        plan = plan_run(args)
+        _require_isolation(args, plan)
+        with _exclusive(plan.out):
+            return _grade_class(args, plan)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _require_isolation(args: argparse.Namespace, plan: Plan) -> None:
+    """Refuse to run student code where nothing can isolate it, unless told to; lock down."""
+    if os.environ.get(SCORER_ENV):  # a stand-in scorer (tests) runs no student code
+        return
+    from autograder import sandbox
+
+    if args.unsafe_no_sandbox:
+        sandbox.allow_unsafe()  # inherited by the grader processes this run starts
+    refused = sandbox.refusal()
+    if refused:
+        raise UsageError(refused)
+    # without namespaces the sandbox's uid must not read these (with them they are never bound)
+    sandbox.protect(plan.root, plan.out, Path(args.submissions))
+
+
+def _grade_class(args: argparse.Namespace, plan: Plan) -> int:
+    from autograder.validate import load_notebook
+
+    started = time.monotonic()
+    staged = intake_stage(args, plan)
+    source_nbs = {name: load_notebook(path) for name, path in plan.sources.items()}
+    ledger = open_ledger(plan, source_nbs, staged)
+    todo, skipped = ledger.resume(sorted(staged.students), args.force)
+    if skipped:
+        print(f"{skipped} submission(s) already graded (use --force to regrade)", file=sys.stderr)
+    failures = 0
+    if todo:
+        try:
+            failures = execute_stage(args, plan, staged, todo, ledger, max_score(source_nbs))
+        except OSError as exc:  # the cluster could not be reached, or went away mid-run
+            ledger.write_csv()
+            print(
+                f"error: the Dask cluster failed ({type(exc).__name__}: {exc}); what was graded "
+                "is recorded: rerun to grade the rest",
+                file=sys.stderr,
+            )
+            return 3
+    ledger.write_csv()
+    status = _summary(plan, ledger, failures, time.monotonic() - started)
+    if args.similarity:  # the similarity report of the same submissions, in its own process
+        from autograder import similarity
+
+        if similarity.after_grading(args, plan.root, plan.out) != 0 and status == 0:
+            return 4
+    return status
+
+
+def _summary(plan: Plan, ledger, failures: int, seconds: float) -> int:
+    _print_table(ledger.results())
+    print(f"\ngrades: {plan.out / 'grades.csv'}\ngradebook: {plan.db_url}", flush=True)
+    means = ledger.stage_means()
+    if means:
+        stages = ", ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in means.items())
+        print(f"{len(ledger.timings)} graded in {seconds:.1f} s; mean per submission: {stages}")
+    failures += len(ledger.not_recorded)
+    if failures:
+        print(
+            f"{failures} submission(s) hit an infrastructure failure (not recorded); "
+            "rerun to retry",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def _put_own_bin_on_path() -> None:
+    # nbgrader's Gradebook shells out to `alembic`: this interpreter's bin must be on PATH
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def _print_table(results: list[SubmissionResult]) -> None:
     width = max([7, *(len(r.student_id) for r in results)])
     print(f"{'student':<{width}}  {'score':>11}  status")
@@ -449,240 +429,3 @@ def _print_table(results: list[SubmissionResult]) -> None:
         )
         why = f": {r.reason}" if r.reason else ""
         print(f"{r.student_id:<{width}}  {score:>11}  {r.status}{why}")
-
-
-def run_grade(args: argparse.Namespace) -> int:
-    from autograder import record
-    from autograder.course import course_root
-    from autograder.intake import IntakeError, intake
-
-    # nbgrader's Gradebook shells out to `alembic`: this interpreter's bin must be on PATH.
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    root = Path(args.course).resolve() if args.course else course_root()
-    assignment = args.assignment
-    src_dir = root / "source" / assignment
-    nb_paths = sorted(p for p in src_dir.glob("*.ipynb")) if src_dir.is_dir() else []
-    if not nb_paths:
-        print(f"error: no notebooks in {src_dir}", file=sys.stderr)
-        return 2
-    sources = {p.stem: str(p) for p in nb_paths}
-    out = Path(args.out).resolve() if args.out else root / "autograded" / assignment
-    out.mkdir(parents=True, exist_ok=True)
-    db_url, course_id = _course_settings(root)
-    if args.db:
-        db_url = record.db_url_for(args.db)
-    limits_spec = {}
-    for item in args.limit:
-        name, sep, value = item.partition("=")
-        if not sep:
-            print(f"error: --limit wants NAME=VALUE, got {item!r}", file=sys.stderr)
-            return 2
-        limits_spec[name.strip()] = value.strip()
-    if limits_spec:
-        _limits(limits_spec)  # fail now, not in every worker
-    from autograder import sandbox
-    from autograder.secret import assignment_key
-
-    if args.unsafe_no_sandbox:
-        sandbox.allow_unsafe()  # inherited by the workers
-    refused = sandbox.refusal() if not os.environ.get(SCORER_ENV) else None
-    if refused:
-        print(f"error: {refused}", file=sys.stderr)
-        return 2
-    # without namespaces the sandbox uid must not read these (with them they are never bound)
-    sandbox.protect(root, out, Path(args.submissions))
-    hidden_key = assignment_key(root, assignment)
-
-    lock = open(out / ".lock", "w")  # noqa: SIM115
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        print(f"error: another grading run is using {out}", file=sys.stderr)
-        return 2
-
-    try:
-        staged = intake(
-            Path(args.submissions),
-            assignment,
-            out / ".intake",
-            max_file_bytes=int(args.max_file_mb * 1024 * 1024),
-            max_total_bytes=int(args.max_total_mb * 1024 * 1024),
-        )
-    except IntakeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for p in staged.problems:
-        print(f"intake: {p}", file=sys.stderr)
-    if not staged.students:
-        print("error: no submissions found", file=sys.stderr)
-        return 2
-
-    from autograder.validate import load_notebook
-
-    source_nbs = {name: load_notebook(Path(p)) for name, p in sources.items()}
-    total = max_score(source_nbs)
-    try:
-        record.prepare_gradebook(db_url, course_id, assignment, source_nbs)
-    except RuntimeError as exc:
-        print(f"error: gradebook: {exc}", file=sys.stderr)
-        return 2
-
-    final: dict[str, SubmissionResult] = {}
-    todo: list[dict] = []
-    pending_record: list[SubmissionResult] = []
-    for sid, st in sorted(staged.students.items()):
-        sdir = out / sid
-        sdir.mkdir(exist_ok=True)
-        if args.force:
-            for f in (RESULT, WORKER_RESULT):
-                (sdir / f).unlink(missing_ok=True)
-        done = sdir / RESULT
-        if done.is_file():
-            try:
-                final[sid] = SubmissionResult.from_json(done.read_text())
-                continue
-            except (ValueError, TypeError, KeyError):
-                done.unlink()
-        if (sdir / WORKER_RESULT).is_file():
-            try:  # graded by a run that was killed before recording it: record, don't regrade
-                pending_record.append(
-                    SubmissionResult.from_json((sdir / WORKER_RESULT).read_text())
-                )
-                continue
-            except (ValueError, TypeError, KeyError):
-                pass
-        job = {
-            "student_id": sid,
-            "assignment": assignment,
-            "folder": str(st.folder),
-            "sources": sources,
-            "out_dir": str(sdir),
-            "work_dir": str(out / ".work" / sid),
-            "limits": limits_spec,
-            "timestamp": st.timestamp,
-            "problems": st.problems,
-            "hidden_key": hidden_key,
-        }
-        job_path = sdir / ".job.json"
-        job_path.write_text(json.dumps(job))
-        todo.append(job)
-
-    record_failures = []
-    # Recording into the course's own gradebook: also fill nbgrader's autograded/<student>/
-    # <assignment>/ so formgrader counts the submission as autograded and can open it.
-    nbgrader_autograded = None if args.db else root / "autograded"
-
-    def finish(result: SubmissionResult) -> None:
-        sdir = out / result.student_id
-        try:
-            record.record_submission(db_url, course_id, result)
-            record.write_student_files(sdir, result)
-        except Exception as exc:  # e.g. the gradebook is locked: keep the result, record later
-            record_failures.append(result.student_id)
-            print(
-                f"{result.student_id}: graded but not recorded ({type(exc).__name__}: {exc}); "
-                "rerun to record it",
-                file=sys.stderr,
-            )
-            final[result.student_id] = dataclasses.replace(
-                result, status=record.INFRA, reason=f"not recorded: {exc}"
-            )
-            return
-        if nbgrader_autograded is not None:
-            _nbgrader_copy(nbgrader_autograded, assignment, result)
-        result.write(sdir / RESULT)
-        (sdir / WORKER_RESULT).unlink(missing_ok=True)
-        final[result.student_id] = result
-
-    def write_csv() -> None:
-        rows = [final[s] for s in staged.students if s in final]
-        record.write_grades_csv(out / "grades.csv", rows, list(sources))
-
-    for result in pending_record:
-        finish(result)
-
-    skipped = len(final) - len(pending_record)
-    if skipped:
-        print(f"{skipped} submission(s) already graded (use --force to regrade)", file=sys.stderr)
-
-    failures = 0
-    if todo:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(todo), unit="sub", desc=f"grading {assignment}", disable=args.no_progress
-        )
-        workers = max(1, min(args.workers, len(todo)))
-        attempts: dict[str, int] = {}
-        workers_pool = WorkerPool(out / ".workers")
-        with contextlib.ExitStack() as stack, cf.ThreadPoolExecutor(workers) as pool:
-            stack.callback(workers_pool.close)
-            futures = {}
-
-            def submit(job: dict) -> None:
-                attempts[job["student_id"]] = attempts.get(job["student_id"], 0) + 1
-                fut = pool.submit(
-                    workers_pool.run,
-                    out / job["student_id"] / ".job.json",
-                    out / job["student_id"],
-                    args.worker_timeout,
-                )
-                futures[fut] = job
-
-            for job in todo:
-                submit(job)
-            while futures:
-                finished, _ = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
-                for fut in finished:
-                    job = futures.pop(fut)
-                    sid = job["student_id"]
-                    try:
-                        result = fut.result()
-                    except InfrastructureError as exc:
-                        if attempts[sid] < 2:
-                            bar.write(f"{sid}: {exc}; retrying", file=sys.stderr)
-                            submit(job)
-                            continue
-                        failures += 1
-                        bar.write(f"{sid}: {record.INFRA}: {exc}", file=sys.stderr)
-                        result = SubmissionResult(
-                            student_id=sid,
-                            assignment=assignment,
-                            status=record.INFRA,
-                            reason=str(exc),
-                            max_score_expected=total,
-                        )
-                        final[sid] = result
-                        record.write_student_files(out / sid, result)
-                        bar.update(1)
-                        write_csv()
-                        continue
-                    finish(result)
-                    bar.update(1)
-                    write_csv()
-        bar.close()
-
-    write_csv()
-    with contextlib.suppress(OSError):
-        shutil.rmtree(out / ".work")
-    _print_table([final[s] for s in staged.students if s in final])
-    print(f"\ngrades: {out / 'grades.csv'}\ngradebook: {db_url}")
-    failures += len(record_failures)
-    if failures:
-        print(
-            f"{failures} submission(s) hit an infrastructure failure (not recorded); "
-            "rerun to retry",
-            file=sys.stderr,
-        )
-        return 3
-    return 0
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        sys.exit(worker_main(sys.argv[2]))
-    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
-        sys.exit(serve(int(sys.argv[2]), int(sys.argv[3])))
-    sys.exit("usage: python -m autograder grade ASSIGNMENT SUBMISSIONS (see --help)")

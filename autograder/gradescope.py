@@ -41,6 +41,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from autograder import record
 from autograder.course import course_root
 from autograder.secret import SECRET_FILE, course_secret
 
@@ -255,7 +256,7 @@ def run_submission(root: Path) -> int:
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         print("$", " ".join(cmd), flush=True)
         proc = subprocess.run(cmd, cwd=src, env=env)
-        student = out / STUDENT
+        student = record.student_dir(out, STUDENT)
         log = student / "grading.log"
         if log.is_file():
             print(log.read_text(errors="replace")[-20000:])

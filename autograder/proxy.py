@@ -13,6 +13,12 @@ custom ``__eq__``. Every check is by exact type, never ``isinstance``: a subclas
 ``tuple`` or ``np.ndarray`` is refused, not silently converted.
 
 Frames on the wire are a 4-byte big-endian length followed by UTF-8 JSON.
+
+Decoding is bounded per frame, not only in bytes: a frame of more than :data:`MAX_VALUES` JSON
+values (containers and items, counted before anything is built) or whose arrays hold more than
+:data:`MAX_ARRAY_ELEMENTS` elements in all (read from the ``.npy`` headers before any array is
+allocated) is refused with :class:`FrameTooComplex`. 64 MB of ``[[],[],...]`` would otherwise
+become ~20 million Python lists (gigabytes) in the grader.
 """
 
 from __future__ import annotations
@@ -31,12 +37,20 @@ import numpy as np
 MAX_FRAME = 64 * 1024 * 1024
 #: Deepest nesting of tuples/lists/dicts accepted.
 MAX_DEPTH = 32
+#: Most JSON values (containers and their items) one frame may hold.
+MAX_VALUES = 2_000_000
+#: Most array elements one decoded value may hold, all arrays together.
+MAX_ARRAY_ELEMENTS = 32 * 1024 * 1024
 _ARRAY_KINDS = "biufc"
 _SCALARS = (type(None), bool, int, float, str)
 
 
 class NotPlainData(Exception):
     """A value that may not cross the sandbox boundary (the message says which and why)."""
+
+
+class FrameTooComplex(ValueError):
+    """A frame (or file) holds more values or array elements than the grader decodes."""
 
 
 class SandboxError(Exception):
@@ -64,15 +78,39 @@ def _array_to_b64(array: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _array_from_b64(text: str) -> np.ndarray:
+def _array_from_b64(text: str, budget: list[int] | None = None) -> np.ndarray:
+    """The array in an ``__ndarray__`` payload; ``budget`` = [array elements still allowed]."""
     if type(text) is not str:
         raise NotPlainData("malformed array payload")
-    raw = base64.b64decode(text.encode("ascii"), validate=True)
-    array = np.load(io.BytesIO(raw), allow_pickle=False)
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+        header = io.BytesIO(raw)
+        version = np.lib.format.read_magic(header)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read(header)
+    except Exception as error:  # noqa: BLE001 - any malformed payload is the sender's
+        raise NotPlainData(f"malformed array payload ({type(error).__name__})") from None
+    if dtype.hasobject:
+        raise ValueError(f"array of dtype {dtype} refused: decoding never unpickles")
+    if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise NotPlainData(f"array of dtype {dtype} is not plain data")
+    count = math.prod(shape)
+    if budget is not None:
+        budget[0] -= count
+        if budget[0] < 0:
+            raise FrameTooComplex(
+                f"arrays of more than {MAX_ARRAY_ELEMENTS} elements in one value are refused"
+            )
+    try:
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except Exception as error:  # noqa: BLE001 - truncated data, bad header...
+        raise NotPlainData(f"malformed array payload ({type(error).__name__})") from None
     if type(array) is not np.ndarray or array.dtype.kind not in _ARRAY_KINDS:
         raise NotPlainData(f"array of dtype {array.dtype} is not plain data")
-    if array.dtype.fields is not None or array.dtype.subdtype is not None:
-        raise NotPlainData("structured arrays are not plain data")
     return array
 
 
@@ -117,43 +155,48 @@ def encode(value: Any, what: str = "value", _depth: int = 0) -> Any:
     )
 
 
-def decode(tree: Any, _depth: int = 0) -> Any:
-    """Inverse of :func:`encode`; builds builtin objects and plain arrays only."""
+def decode(tree: Any, _depth: int = 0, _budget: list[int] | None = None) -> Any:
+    """Inverse of :func:`encode`; builds builtin objects and plain arrays only.
+
+    At most :data:`MAX_ARRAY_ELEMENTS` array elements in all (else :class:`FrameTooComplex`).
+    """
+    if _budget is None:
+        _budget = [MAX_ARRAY_ELEMENTS]
     if _depth > MAX_DEPTH + 2:
         raise NotPlainData(f"value nested deeper than {MAX_DEPTH} levels")
     cls = type(tree)
     if cls in _SCALARS:
         return tree
     if cls is list:
-        return [decode(v, _depth + 1) for v in tree]
+        return [decode(v, _depth + 1, _budget) for v in tree]
     if cls is dict and len(tree) == 1:
         ((tag, payload),) = tree.items()
         if tag == "__float__" and payload in ("nan", "inf", "-inf"):
             return float(payload)
         if tag == "__complex__" and type(payload) is list and len(payload) == 2:
-            re, im = (decode(p, _depth + 1) for p in payload)
+            re, im = (decode(p, _depth + 1, _budget) for p in payload)
             if type(re) is float and type(im) is float:
                 return complex(re, im)
         if tag == "__ndarray__":
-            return _array_from_b64(payload)
+            return _array_from_b64(payload, _budget)
         if tag == "__npscalar__":
-            array = _array_from_b64(payload)
+            array = _array_from_b64(payload, _budget)
             if array.shape != ():
                 raise NotPlainData("malformed NumPy scalar")
             return array[()]
         if tag == "__tuple__" and type(payload) is list:
-            return tuple(decode(v, _depth + 1) for v in payload)
+            return tuple(decode(v, _depth + 1, _budget) for v in payload)
         if tag == "__dict__" and type(payload) is list:
             out = {}
             for pair in payload:
                 if type(pair) is not list or len(pair) != 2:
                     raise NotPlainData("malformed dict")
-                key = decode(pair[0], _depth + 1)
+                key = decode(pair[0], _depth + 1, _budget)
                 try:
                     hash(key)
                 except TypeError:
                     raise NotPlainData("dict key is not hashable") from None
-                out[key] = decode(pair[1], _depth + 1)
+                out[key] = decode(pair[1], _depth + 1, _budget)
             return out
     raise NotPlainData(f"malformed plain-data payload ({cls.__name__})")
 
@@ -168,8 +211,43 @@ def pack_frame(message: dict) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
+#: Every byte but the JSON structure characters that start a value or separate items, and '"'.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b',[{"')
+
+
+def json_value_count(data: bytes) -> int:
+    """How many JSON values (containers and items) ``data`` holds, give or take one per container.
+
+    Counts ``,``, ``[`` and ``{`` outside strings, without building anything: first in the
+    raw bytes (an upper bound, enough for nearly every message), and only when that is large,
+    exactly (escapes removed, then strings skipped by quote parity, 1 MiB at a time).
+    """
+    quick = data.count(b",") + data.count(b"[") + data.count(b"{")
+    if quick <= MAX_VALUES or b'"' not in data:
+        return quick
+    structure = data.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    codes = np.frombuffer(structure, dtype=np.uint8)
+    count, parity, step = 0, 0, 1 << 20
+    for start in range(0, len(codes), step):
+        chunk = codes[start : start + step]
+        quote = chunk == ord('"')
+        in_string = (np.cumsum(quote, dtype=np.uint8) + parity) & 1
+        count += int(np.count_nonzero(~quote & (in_string == 0)))
+        parity = (parity + int(np.count_nonzero(quote))) & 1
+    return count
+
+
+def loads_bounded(data: bytes, max_values: int = MAX_VALUES, what: str = "message") -> Any:
+    """``json.loads`` that refuses (FrameTooComplex) more than ``max_values`` values first."""
+    count = json_value_count(data)
+    if count > max_values:
+        raise FrameTooComplex(f"the {what} holds {count} values, more than {max_values}")
+    return json.loads(data.decode("utf-8"))
+
+
 def unpack_body(body: bytes) -> dict:
-    message = json.loads(body.decode("utf-8"))
+    """A frame's JSON object; FrameTooComplex (a ValueError) when it holds too many values."""
+    message = loads_bounded(body)
     if type(message) is not dict:
         raise ValueError("frame is not a JSON object")
     return message

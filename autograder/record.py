@@ -5,30 +5,41 @@
   ComputeChecksums, SaveCells, as ``nbgrader generate_assignment`` does), then each submission's
   ``Grade.auto_score`` is set. Recording is idempotent (find-or-create by student and assignment),
   so a rerun never duplicates a row. ``nbgrader export`` and formgrader read it as usual.
-- ``grades.csv``: one row per student (graded, ungradable or infrastructure failure).
-- per student: ``feedback.html`` (per-test pass/fail, message, points; hidden tests' source is
-  never shown; outputs of the student's own cells are), ``results.json`` in Gradescope's format.
+- ``<out>/grades.csv``: one row per student (graded, ungradable or infrastructure failure);
+  ``<out>/intake.txt``: every entry of the input that was refused, and why.
+- per student, in ``<out>/students/<student>/`` (:func:`student_dir`; no student id can name a
+  file of the grader's): ``feedback.html`` (per-test pass/fail, message, points; hidden tests'
+  source is never shown; outputs of the student's own cells are, through
+  :func:`autograder.sanitize.clean_html`), ``results.json`` in Gradescope's format.
 
 Only the parent process calls the gradebook functions.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import csv
 import html
 import io
 import json
 import os
+import threading
 import warnings
 from pathlib import Path
 
 from nbformat import NotebookNode
 
 from autograder.results import SubmissionResult
+from autograder.sanitize import clean_html, image_data
 
 INFRA = "infrastructure failure"
+#: The folder of the output that holds one folder per student (and nothing else).
+STUDENTS = "students"
+
+
+def student_dir(out: Path, student_id: str) -> Path:
+    """Where a student's files go: ``<out>/students/<id>/``, apart from the grader's own files."""
+    return Path(out) / STUDENTS / student_id
 
 
 # ---------------------------------------------------------------- gradebook
@@ -102,9 +113,16 @@ def _fmt(x: float) -> str:
 
 
 def write_grades_csv(
-    path: Path, results: list[SubmissionResult], notebook_names: list[str]
+    path: Path,
+    results: list[SubmissionResult],
+    notebook_names: list[str],
+    student_notes: dict[str, list[str]] | None = None,
 ) -> None:
-    """grades.csv: student, score, max_score, status, reason, one column per notebook, notes."""
+    """grades.csv: student, score, max_score, status, reason, one column per notebook, notes.
+
+    ``student_notes``: notes per student id that come before the notebooks' (e.g. from intake:
+    how the id was made). Rows are sorted by id, so the same results give the same file.
+    """
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["student", "score", "max_score", "status", "reason", *notebook_names, "notes"])
@@ -122,15 +140,25 @@ def write_grades_csv(
             score = ""
             nbs = ["" for _ in notebook_names]
             reason = f"{INFRA}: {r.reason}"
-        notes = " | ".join(n for nb in r.notebooks for n in nb.notes)
+        extra = (student_notes or {}).get(r.student_id, [])
+        notes = " | ".join([*extra, *(n for nb in r.notebooks for n in nb.notes)])
         w.writerow([r.student_id, score, _fmt(r.max_score), r.status, reason, *nbs, notes])
     _atomic_write(path, buf.getvalue())
 
 
+def write_intake_report(path: Path, problems: list[str], per_student: dict[str, list[str]]) -> None:
+    """intake.txt: every refused entry of the input with its reason (also in the CSV's rows)."""
+    lines = [f"not attributed to a student: {p}" for p in problems]
+    for sid in sorted(per_student):
+        lines += [f"{sid}: {p}" for p in per_student[sid]]
+    _atomic_write(path, "".join(line + "\n" for line in lines) or "nothing refused\n")
+
+
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp = path.with_name(path.name + f".{os.getpid()}-{threading.get_ident()}.tmp")
+    # a name that is not valid Unicode must not cost the whole file
+    tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
     tmp.replace(path)
 
 
@@ -171,35 +199,37 @@ overflow-x:auto;margin:0}.cell{border-left:3px solid #ddd;margin:1em 0;padding-l
 """
 
 
+def _text_of(value) -> str:
+    return "".join(str(x) for x in value) if isinstance(value, list) else str(value)
+
+
 def _render_outputs(cell: dict) -> str:
+    """A cell's outputs as HTML: text escaped, HTML through the sanitizer, images checked."""
     parts = []
-    for out in cell.get("outputs", [])[:50]:
+    outputs = cell.get("outputs", [])
+    for out in outputs[:50] if isinstance(outputs, list) else []:
+        if not isinstance(out, dict):
+            continue
         otype = out.get("output_type")
         if otype == "stream":
-            text = (
-                "".join(out.get("text", ""))
-                if isinstance(out.get("text"), list)
-                else str(out.get("text", ""))
-            )
-            parts.append(f"<pre>{html.escape(text[:20000])}</pre>")
+            parts.append(f"<pre>{html.escape(_text_of(out.get('text', ''))[:20000])}</pre>")
         elif otype in ("execute_result", "display_data"):
-            data = out.get("data", {})
-            png = data.get("image/png")
-            if isinstance(png, str) and len(png) < 4_000_000:
-                try:
-                    base64.b64decode(png, validate=False)
-                    safe = "".join(png.split())
-                    parts.append(f'<img alt="plot" src="data:image/png;base64,{safe}">')
-                    continue
-                except Exception:
-                    pass
-            text = data.get("text/plain", "")
-            text = "".join(text) if isinstance(text, list) else str(text)
-            parts.append(f"<pre>{html.escape(text[:20000])}</pre>")
+            data = out.get("data", {}) if isinstance(out.get("data"), dict) else {}
+            parts.append(_render_bundle(data))
         elif otype == "error":
             tb = f"{out.get('ename', '')}: {out.get('evalue', '')}"
             parts.append(f"<pre>{html.escape(tb[:5000])}</pre>")
     return "".join(parts)
+
+
+def _render_bundle(data: dict) -> str:
+    for mime in ("image/png", "image/jpeg"):
+        clean = image_data(mime, data.get(mime))
+        if clean:
+            return f'<img alt="plot" src="data:{mime};base64,{clean}">'
+    if "text/html" in data and len(_text_of(data["text/html"])) <= 200_000:
+        return f'<div class="html">{clean_html(_text_of(data["text/html"]))}</div>'
+    return f"<pre>{html.escape(_text_of(data.get('text/plain', ''))[:20000])}</pre>"
 
 
 def feedback_html(result: SubmissionResult, executed: dict[str, dict] | None = None) -> str:

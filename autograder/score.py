@@ -26,7 +26,6 @@ import builtins
 import contextlib
 import copy
 import io
-import os
 import re
 import time
 import traceback
@@ -36,7 +35,8 @@ from typing import Any
 
 import nbformat
 
-from autograder import proxy, secret
+from autograder import guard, proxy, sanitize, secret
+from autograder.copyout import Mirror
 from autograder.execute import Sandbox
 from autograder.results import InfrastructureError, NotebookResult, TestResult
 from autograder.sandbox import Limits
@@ -46,7 +46,9 @@ HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 MESSAGE_LIMIT = 20_000
 HIDDEN_OUTPUT_NOTE = "(what your code printed while the hidden tests ran is not shown)"
 
-#: Timings of the last grade_notebook call (seconds), for benchmarks and reports.
+#: Timings of the last grade_notebook call (seconds), for benchmarks and reports: sandbox_start
+#: (fork to ready, both sandboxes), student_cells, tests (grader side and calls into the
+#: sandbox), notebook (all of it).
 LAST_TIMINGS: dict[str, float] = {}
 
 
@@ -115,11 +117,21 @@ def defined_names(source: str) -> set[str]:
     return names
 
 
+#: Longest student cell the grader parses itself (to find its imports); longer ones are not.
+MAX_PARSED_SOURCE = 200_000
+
+
 def import_lines(source: str) -> list[str]:
-    """The cell's top-level import statements, as code."""
+    """The cell's top-level import statements, as code ([] for a cell that does not parse).
+
+    Also called on the student's cells: whatever they hold (100,000 nested brackets, NUL bytes,
+    megabytes of code) gives [] here, never an error of the grader's.
+    """
+    if len(source) > MAX_PARSED_SOURCE:
+        return []
     try:
         tree = ast.parse(to_python(source))
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     return [
         ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
@@ -232,6 +244,19 @@ class _Grader:
         self.seen_imports: list[str] = []
         self.results: dict[str, TestResult] = {}
         self.notes: list[str] = []
+        self.mirror: Mirror | None = None  # what the checks read of the student's files
+        self.cell: guard.TrustedCell | None = None  # the test cell running now
+        self.timings = {"sandbox_start": 0.0, "student_cells": 0.0, "tests": 0.0}
+
+    @contextlib.contextmanager
+    def _stage(self, name: str):
+        started, starts_before = time.monotonic(), self.timings["sandbox_start"]
+        try:
+            yield
+        finally:
+            # a sandbox started lazily inside this stage counts as sandbox start, not here
+            starts = self.timings["sandbox_start"] - starts_before
+            self.timings[name] += time.monotonic() - started - starts
 
     # -- sandboxes ------------------------------------------------------------------------------
 
@@ -251,6 +276,7 @@ class _Grader:
             self.sandbox = Sandbox(self.workdir, self.limits, deadline=self.deadline)
             self.active = self.sandbox
             LAST_TIMINGS["kernel_ready"] = self.sandbox.startup_seconds
+            self.timings["sandbox_start"] += self.sandbox.startup_seconds
             self._started(self.sandbox, "sandbox")
         return self._take_baton(self.sandbox)
 
@@ -261,6 +287,7 @@ class _Grader:
                 self.workdir, self.limits, numpy_only=True, deadline=self.deadline
             )
             self.active = self.numpy_sandbox
+            self.timings["sandbox_start"] += self.numpy_sandbox.startup_seconds
             self._started(self.numpy_sandbox, "numpy-only sandbox")
         return self._take_baton(self.numpy_sandbox)
 
@@ -287,6 +314,8 @@ class _Grader:
                     sandbox.close()  # returns once none of its processes is left
                 except InfrastructureError as error:
                     problems.append(error)
+        if self.mirror is not None:
+            self.mirror.close()
         if problems:
             raise problems[0]
 
@@ -359,17 +388,28 @@ class _Grader:
                 notes.append(problem)
         captured = _CappedText(self.limits.output)
         error_text = ""
+        _preimport(tree)
+        if self.mirror is None:
+            self.mirror = Mirror(self.live_folder())
+        self.mirror.sync()
         try:
             if any(n.startswith("not plain data:") for n in notes):
                 raise proxy.NotPlainData("; ".join(n[len("not plain data: ") :] for n in notes))
-            # cwd = the student's folder, as in a kernel: a relative path the test hands to the
-            # student's function (e.g. a log folder) means the same folder on both sides
-            with (
-                _working_directory(self.live_folder()),
-                contextlib.redirect_stdout(captured),
-                contextlib.redirect_stderr(captured),
-            ):
-                self.execute(grade_id, tree, python, namespace)
+            # cwd = a copy of the student's folder (regular files only, refreshed after each
+            # call): a relative path the test hands to the student's function (e.g. a log
+            # folder) names the same files on both sides, and the check never reads in place
+            cell = guard.TrustedCell(
+                self.mirror.root, self.limits.cell_timeout, self.limits.memory, captured
+            )
+            self.cell = cell
+            try:
+                with cell:
+                    self.execute(grade_id, tree, python, namespace)
+            finally:
+                self.cell = None
+                self.mirror.push_deletions()  # e.g. the log folder the check removed
+        except guard.CellLimitExceeded as error:
+            error_text = cell.describe(type(error))
         except ImportError as error:
             if getattr(error, "from_sandbox", False):
                 error_text = _describe_error(error)
@@ -379,6 +419,8 @@ class _Grader:
                 ) from error
         except (Exception, SystemExit) as error:  # noqa: BLE001 - nbgrader: any exception fails
             error_text = _describe_error(error)
+        if error_text and self.mirror.skipped:
+            notes.append(self.mirror.describe_skipped())
         printed = captured.getvalue().rstrip("\n")
         if self._dropped() > dropped_before:
             printed = "\n".join(p for p in (printed, HIDDEN_OUTPUT_NOTE) if p)
@@ -422,12 +464,22 @@ class _Grader:
 
             def invoke(fn: str, args: Any, kwargs: Any) -> Any:
                 started = time.monotonic()
+                cell = self.cell
+                if self.mirror is not None:
+                    self.mirror.push_deletions()
                 try:
-                    return choose().call(
-                        fn, args, kwargs, started + budget.left(), show_output=not self.in_hidden
-                    )
+                    with cell.outside() if cell else contextlib.nullcontext():
+                        return choose().call(
+                            fn,
+                            args,
+                            kwargs,
+                            started + budget.left(),
+                            show_output=not self.in_hidden,
+                        )
                 finally:
                     budget.spend(time.monotonic() - started)
+                    if self.mirror is not None:
+                        self.mirror.sync()  # what the call wrote, before the check reads it
 
             namespace[name] = proxy.StudentFunction(name, invoke, where)
         elif kind == "value":
@@ -448,20 +500,23 @@ class _Grader:
             grade_id = nbgrader_meta(cell).get("grade_id")
             if grade_id in self.tests:
                 if grade_id not in self.results:
-                    self.score_test(grade_id, cell)
+                    with self._stage("tests"):
+                        self.score_test(grade_id, cell)
                 continue
             if nbgrader_meta(cell).get("grade") and not nbgrader_meta(cell).get("solution"):
                 self.notes.append(
                     f"cell {grade_id!r} is marked as a test but is not one in the source: not run"
                 )
                 continue
-            self.run_student_cell(cell)
+            with self._stage("student_cells"):
+                self.run_student_cell(cell)
         for grade_id in self.tests:
             if grade_id not in self.results:
                 self.notes.append(
                     f"test cell {grade_id!r} missing from the notebook: run at the end"
                 )
-                self.score_test(grade_id, None)
+                with self._stage("tests"):
+                    self.score_test(grade_id, None)
         ordered = []
         for cell in self.source_nb.cells:
             meta = nbgrader_meta(cell)
@@ -478,14 +533,15 @@ class _Grader:
         return NotebookResult(notebook="", tests=ordered, notes=list(self.notes)), executed
 
 
-@contextlib.contextmanager
-def _working_directory(path: Path):
-    previous = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
+def _preimport(tree: ast.Module) -> None:
+    """Run the test cell's own top-level imports (instructor code) before its clock starts.
+
+    A first ``import torch`` in the grader takes seconds; that is not the student's time.
+    """
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            with contextlib.suppress(Exception):
+                exec(compile(ast.Module([node], []), "<test imports>", "exec"), {})  # noqa: S102
 
 
 def _describe_error(error: BaseException) -> str:
@@ -520,6 +576,7 @@ def grade_notebook(
     notebook's name).
     """
     started = time.monotonic()
+    LAST_TIMINGS.clear()
     if hidden_key is None:
         from autograder.course import course_root
 
@@ -542,11 +599,13 @@ def grade_notebook(
         else Path(workdir).parent / "executed" / (notebook_name + ".ipynb")
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(executed, str(path))
+    nbformat.write(sanitize.clean_notebook(executed), str(path))
     result.executed_path = str(path)
-    LAST_TIMINGS["notebook"] = time.monotonic() - started
+    LAST_TIMINGS.update(grader.timings, notebook=time.monotonic() - started)
     log(
         f"{notebook_name}: {result.score:g}/{result.max_score:g} in "
-        f"{LAST_TIMINGS['notebook']:.2f} s"
+        f"{LAST_TIMINGS['notebook']:.2f} s (sandbox start {grader.timings['sandbox_start']:.2f} s, "
+        f"student cells {grader.timings['student_cells']:.2f} s, "
+        f"tests {grader.timings['tests']:.2f} s)"
     )
     return result

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,47 +116,174 @@ def load_notebook(path: Path) -> NotebookNode:
 # ---------------------------------------------------------------- student side
 
 
+#: Most JSON values a student's notebook file may hold (counted before it is parsed).
+MAX_NOTEBOOK_VALUES = 5_000_000
+#: Deepest nesting of JSON in a student's notebook (nbformat itself needs about 8).
+MAX_NOTEBOOK_DEPTH = 64
+_CELL_TYPES = ("code", "markdown", "raw")
+_CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
 def read_student_notebook(path: Path, label: str) -> NotebookNode:
-    """Parse or raise Ungradable with a reason naming the file."""
-    data = path.read_bytes()
+    """The student's notebook, rebuilt as a valid nbformat 4.5 notebook, or Ungradable.
+
+    This is the boundary for notebook content: whatever the file holds (corrupt or huge JSON,
+    deep nesting, wrong types, malformed attachments, an old nbformat that does not convert),
+    the reason names the file and the submission is the student's failure, never ours. What
+    comes out holds only what grading uses: each cell's type, source (text) and checked
+    metadata, markdown attachments that are real images; outputs are dropped (the grader runs
+    the cells again) and the notebook metadata is left to the source notebook's.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise Ungradable(f"{label} cannot be read ({exc.strerror or exc})") from None
     if not data.strip():
         raise Ungradable(f"{label} is an empty file")
+    obj = _parse_json(data, label)
+    if not isinstance(obj, dict) or not isinstance(obj.get("cells"), list):
+        raise Ungradable(f"{label} is not a notebook (no list of cells)")
     try:
-        obj = json.loads(data.decode("utf-8-sig"))
+        if obj.get("nbformat") != 4:
+            obj = _upgrade(obj)
+        nb = _rebuild(obj)
+        nbformat.validate(nb)
+    except Ungradable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any content problem is the submission's
+        text = str(exc).split("\n", 1)[0][:300]
+        raise Ungradable(
+            f"{label} is not a valid notebook ({type(exc).__name__}: {text})"
+        ) from None
+    return nb
+
+
+def _parse_json(data: bytes, label: str):
+    from autograder import proxy
+
+    try:
+        obj = proxy.loads_bounded(data.removeprefix(b"\xef\xbb\xbf"), MAX_NOTEBOOK_VALUES)
     except UnicodeDecodeError:
         raise Ungradable(f"{label} is not a notebook (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise Ungradable(
             f"{label} is not a notebook (corrupt JSON at line {exc.lineno}: {exc.msg})"
         ) from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("cells"), list):
-        raise Ungradable(f"{label} is not a notebook (no list of cells)")
+    except proxy.FrameTooComplex:
+        raise Ungradable(
+            f"{label} is not a notebook this grader reads (more than {MAX_NOTEBOOK_VALUES} "
+            "JSON values)"
+        ) from None
+    except (RecursionError, MemoryError):
+        raise Ungradable(f"{label} is not a notebook (JSON nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise Ungradable(f"{label} is not a notebook (unreadable JSON: {exc})") from None
+    if _depth(obj) > MAX_NOTEBOOK_DEPTH:
+        raise Ungradable(
+            f"{label} is not a notebook (JSON nested more than {MAX_NOTEBOOK_DEPTH} levels)"
+        )
+    return obj
+
+
+def _depth(obj) -> int:
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_NOTEBOOK_DEPTH:
+                break
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return deepest
+
+
+def _upgrade(obj: dict) -> dict:
+    """An older (or unknown) nbformat converted to v4 by nbformat, as plain JSON."""
+    version = obj.get("nbformat")
     try:
-        if obj.get("nbformat") != 4:
-            nb = nbformat.reads(json.dumps(obj), as_version=4)
-        else:
-            nb = nbformat.from_dict(obj)
-        for cell in nb.cells:
-            if not isinstance(cell, dict) or cell.get("cell_type") not in (
-                "code",
-                "markdown",
-                "raw",
-            ):
-                raise ValueError("a cell has no valid cell_type")
-            src = cell.get("source", "")
-            if isinstance(src, list):
-                cell["source"] = "".join(str(s) for s in src)
-            elif not isinstance(src, str):
-                raise ValueError("a cell's source is not text")
-            if not isinstance(cell.get("metadata"), dict):
-                cell["metadata"] = NotebookNode()
-            if cell.get("cell_type") == "code":
-                cell.setdefault("outputs", [])
-                cell.setdefault("execution_count", None)
-    except Exception as exc:
-        raise Ungradable(f"{label} is not a valid notebook ({exc})") from None
-    if not isinstance(nb.get("metadata"), dict):
-        nb["metadata"] = NotebookNode()
+        converted = nbformat.reads(json.dumps(obj), as_version=4)
+        return json.loads(json.dumps(converted))
+    except Exception as exc:  # noqa: BLE001
+        text = str(exc).split("\n", 1)[0][:200]
+        raise ValueError(
+            f"nbformat {version!r} cannot be converted to 4: {type(exc).__name__}: {text}"
+        ) from None
+
+
+def _text(value) -> str:
+    """A JSON string with any lone surrogate (a broken \\u escape) replaced."""
+    text = value if isinstance(value, str) else "".join(str(v) for v in value)
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _plain(value):
+    """A copy of a JSON value with every string through :func:`_text`."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cell_metadata(meta) -> dict:
+    """The cell metadata grading and rendering use, each key checked against nbformat's schema."""
+    if not isinstance(meta, dict):
+        return {}
+    out: dict = {}
+    if isinstance(meta.get("nbgrader"), dict):
+        out["nbgrader"] = _plain(meta["nbgrader"])
+    tags = meta.get("tags")
+    if isinstance(tags, list):
+        kept = [_text(t) for t in tags if isinstance(t, str) and t and "," not in t]
+        out["tags"] = list(dict.fromkeys(kept))
+    for key in ("deletable", "editable", "collapsed"):
+        if isinstance(meta.get(key), bool):
+            out[key] = meta[key]
+    if isinstance(meta.get("scrolled"), bool) or meta.get("scrolled") == "auto":
+        out["scrolled"] = meta["scrolled"]
+    if isinstance(meta.get("name"), str):
+        out["name"] = _text(meta["name"])
+    jupyter = meta.get("jupyter")
+    if isinstance(jupyter, dict):
+        flags = {k: v for k, v in jupyter.items() if k in ("source_hidden", "outputs_hidden")}
+        if flags and all(isinstance(v, bool) for v in flags.values()):
+            out["jupyter"] = flags
+    return out
+
+
+def _rebuild(obj: dict) -> NotebookNode:
+    from autograder.sanitize import clean_attachments
+
+    v4 = nbformat.v4
+    cells, ids = [], set()
+    for index, cell in enumerate(obj["cells"]):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in _CELL_TYPES:
+            raise ValueError(f"cell {index + 1} has no valid cell_type")
+        source = cell.get("source", "")
+        if not isinstance(source, (str, list)):
+            raise ValueError(f"the source of cell {index + 1} is not text")
+        kind, source, meta = cell["cell_type"], _text(source), _cell_metadata(cell.get("metadata"))
+        new = {"code": v4.new_code_cell, "markdown": v4.new_markdown_cell}.get(
+            kind, v4.new_raw_cell
+        )(source=source, metadata=meta)
+        cell_id = cell.get("id")
+        if isinstance(cell_id, str) and _CELL_ID.match(cell_id) and cell_id not in ids:
+            new["id"] = cell_id
+        ids.add(new["id"])
+        if kind != "code":
+            attachments = clean_attachments(cell.get("attachments"))
+            if attachments:
+                new["attachments"] = nbformat.from_dict(attachments)
+        cells.append(new)
+    nb = v4.new_notebook(cells=cells)
+    nb.nbformat_minor = max(nb.nbformat_minor, 5)
     return nb
 
 
@@ -365,8 +493,11 @@ def validate_submission(
     for name, src in sources.items():
         p = chosen[name]
         if p is None:
-            found = ", ".join(
+            names = sorted(
                 q.relative_to(folder).as_posix() for q in folder.rglob("*") if q.is_file()
+            )
+            found = ", ".join(names[:20]) + (
+                f" and {len(names) - 20} more" if len(names) > 20 else ""
             )
             problem = f"{name}.ipynb not found (submitted: {found or 'nothing'})"
             val.notebooks.append(ValidatedNotebook(name, None, src, problem=problem))

@@ -73,6 +73,21 @@ def sample_path() -> Path:
     return Path(str(resources.files("course") / "sample_data" / SAMPLE_FILE))
 
 
+def sample_arrays() -> dict[str, np.ndarray]:
+    """The shipped sample as plain NumPy arrays, without torchvision (fast to load).
+
+    Returns ``images`` uint8 (846, 3, 32, 32), RGB, channels first; ``labels`` int64 (846,);
+    ``classes``: the 10 class names (str array). The same images and order as
+    :class:`CIFAR10Sample`.
+    """
+    with np.load(sample_path()) as archive:
+        return {
+            "images": archive["images"].copy(),
+            "labels": archive["labels"].astype(np.int64),
+            "classes": archive["label_names"].astype(str),
+        }
+
+
 def _default_transform() -> Callable[[Any], Any]:
     import torchvision.transforms as T
 

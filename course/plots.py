@@ -240,3 +240,96 @@ def connectivity(matrix: Any, *, ax: Any = None, title: str | None = None):
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def pooling_windows(
+    x: Any,
+    output: Any,
+    indices: Any,
+    kernel_size: Any,
+    *,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    panel_size: float = 1.9,
+):
+    """Max pooling one window at a time: one small panel per output cell, then the output.
+
+    x: (H, W) input; output, indices: (H_out, W_out), what a ``maxpool2d(...,
+    return_indices=True)`` returned for it (indices are flat positions r * W + q in x).
+    kernel_size, stride (None = kernel_size), padding, dilation: int or (h, w).
+    Panel (i, j) shows the padded input (padding grey, it holds -inf), the taps of window (i, j)
+    in blue inside its outline, and the cell ``indices[i, j]`` points to in orange: the maximum
+    the window picked. The
+    last column shows the output with each value and its index. Draws only: computes nothing.
+    Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    x, output, indices = np.asarray(x), np.asarray(output), np.asarray(indices)
+    (h, w), (h_out, w_out) = x.shape, output.shape
+    kh, kw = _pair(kernel_size)
+    sh, sw = _pair(kernel_size if stride is None else stride)
+    ph, pw = _pair(padding)
+    dh, dw = _pair(dilation)
+    rows = max(h + 2 * ph, (h_out - 1) * sh + dh * (kh - 1) + 1)
+    cols = max(w + 2 * pw, (w_out - 1) * sw + dw * (kw - 1) + 1)
+    fig, axes = plt.subplots(
+        h_out,
+        w_out + 1,
+        figsize=(panel_size * (w_out + 1), panel_size * h_out * rows / cols + 0.6),
+        squeeze=False,
+    )
+    for (i, j), flat in np.ndenumerate(indices):
+        ax = axes[i, j]
+        taps = {
+            (i * sh + a * dh, j * sw + b * dw) for a in range(kh) for b in range(kw)
+        }  # in padded coordinates
+        winner = divmod(int(flat), w)
+        for r in range(rows):
+            for q in range(cols):
+                inside = 0 <= r - ph < h and 0 <= q - pw < w
+                if inside and (r - ph, q - pw) == winner:
+                    face = "#f6b26b"
+                elif (r, q) in taps:
+                    face = "#cfe2f3" if inside else "0.7"
+                else:
+                    face = "white" if inside else "0.88"
+                ax.add_patch(Rectangle((q, -r - 1), 1, 1, facecolor=face, edgecolor="0.6", lw=0.4))
+                if inside:
+                    value = x[r - ph, q - pw]
+                    ax.text(q + 0.5, -r - 0.5, f"{value:g}", ha="center", va="center", fontsize=6)
+        top, left = i * sh, j * sw
+        ax.add_patch(
+            Rectangle(
+                (left, -top - dh * (kh - 1) - 1), dw * (kw - 1) + 1, dh * (kh - 1) + 1,
+                fill=False, edgecolor=TAP_COLOR, lw=1.8,
+            )
+        )  # fmt: skip
+        ax.set_title(f"out[{i}, {j}] = {output[i, j]:g}", fontsize=8)
+        ax.set_xlim(-0.2, cols + 0.2)
+        ax.set_ylim(-rows - 0.2, 0.2)
+        ax.set_aspect("equal")
+        ax.axis("off")
+    for i in range(h_out):
+        axes[i, w_out].axis("off")
+    result = fig.add_subplot(1, w_out + 1, w_out + 1)
+    for (i, j), value in np.ndenumerate(output):
+        result.add_patch(
+            Rectangle((j, -i - 1), 1, 1, facecolor=OUTPUT_COLOR, edgecolor="0.3", lw=0.8)
+        )
+        label = f"{value:g}\n@{int(indices[i, j])}"
+        result.text(j + 0.5, -i - 0.5, label, ha="center", va="center", fontsize=8)
+    result.set_xlim(-0.2, w_out + 0.2)
+    result.set_ylim(-h_out - 0.2, 0.2)
+    result.set_aspect("equal")
+    result.axis("off")
+    result.set_title("output (value @ index)", fontsize=8)
+    fig.suptitle(
+        f"MaxPool2d, {h}x{w} input, kernel {kh}x{kw}, stride ({sh}, {sw}), padding ({ph}, {pw})\n"
+        "one window per panel (blue: its taps), orange: the maximum it picks, grey: -inf padding",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig

@@ -172,3 +172,37 @@ def _stop(proc: subprocess.Popen) -> None:
     # Kernels started by the server share its process group; make sure none is left over.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+# ------------------------------------------------------------------ the browser side
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+# Debian's headless Chromium, offline and quiet (the same flags as tests/test_browser.py).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+# The status bar names the current notebook's kernel and its state: "Python 3 (ipykernel) | Idle".
+STATUS_IDLE = """() => {
+    const bar = document.querySelector('#jp-main-statusbar');
+    return !!bar && /\\|\\s*Idle/.test(bar.innerText);
+}"""
+
+
+def open_notebook(page, lab: LabServer, relpath: str, timeout_ms: int = 90_000) -> None:
+    """Open a notebook in JupyterLab and wait until its kernel is connected and idle.
+
+    Each opening uses a workspace of its own, so tabs of earlier cases are not restored.
+    """
+    import re
+
+    workspace = "t" + re.sub(r"\W", "", relpath)
+    page.goto(f"{lab.url}lab/workspaces/{workspace}/tree/{relpath}?reset")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout_ms)
+    page.wait_for_function(STATUS_IDLE, timeout=timeout_ms, polling=250)

@@ -23,8 +23,10 @@ from course.checks.shapes import (
     VISIBLE_SIZE_CASES,
     check_output_size,
     check_param_count,
+    check_seed003_example,
     reference_output_size,
     reference_param_count,
+    seed003_example_shape,
     sweep_output_size,
     sweep_param_count,
 )
@@ -171,6 +173,20 @@ def test_check_and_sweep_param_count_pass_the_solution(param_count, capsys):
 
 
 # --- the checks reject wrong functions and name the case -----------------------------------
+
+
+def test_seed003_documentation_example_runs_and_checks_the_students_sizes(output_size, capsys):
+    assert seed003_example_shape() == (20, 33, 26, 100)
+    check_seed003_example(output_size)
+    assert "your sizes give (20, 33, 26, 100)" in capsys.readouterr().out
+    with pytest.raises(CheckFailure) as failure:  # (50 + 8 - 6 - 1) / 2 = 25.5: ceil gives 27
+        check_seed003_example(_define(WRONG_CEIL, "conv2d_output_size"))
+    message = str(failure.value)
+    print(message)
+    assert "h=50, w=100, kernel_size=(3, 5), stride=(2, 1), padding=(4, 2), dilation=(3, 1)" in (
+        message
+    )
+    assert "(27, 100), torch gives (26, 100)" in message
 
 
 def test_check_output_size_catches_ceil_on_a_visible_uneven_stride():

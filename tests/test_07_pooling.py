@@ -11,6 +11,8 @@ import functools
 import re
 from pathlib import Path
 
+import pytest
+
 from autograder import notebooks as nbs
 from autograder.notebooks import grade_id, is_solution_cell, is_test_cell, load, run_notebook_file
 
@@ -27,6 +29,11 @@ TESTS = [
     "test_maxpool2d_ceil_mode",
     "test_maxpool2d_indices",
     "test_cnn_shapes",
+    "test_avgpool2d_divisors",
+    "test_avgpool2d_basic",
+    "test_avgpool2d_options",
+    "test_receptive_field_seed",
+    "test_receptive_field",
 ]
 
 
@@ -78,7 +85,63 @@ def test_wrong_indices_and_default_pool_stride_in_the_cnn_are_caught_by_their_ow
     wrong.update(
         edited("cnn_shapes", "pool2d_output_size(size, 2, stride=1)", "pool2d_output_size(size, 2)")
     )
-    outcomes = run_notebook_file(NOTEBOOK, replace=wrong)
+    outcomes = run_notebook_file(NOTEBOOK, replace=wrong, stop_after="test_cnn_shapes")
     assert failing(outcomes) == {"test_maxpool2d_indices", "test_cnn_shapes"}
     assert "indices differ from torch" in outcomes["test_maxpool2d_indices"].error
     assert "cnn_shapes fails for input_shape=(4, 3, 32, 32)" in outcomes["test_cnn_shapes"].error
+
+
+# --------------------------------------------------------------------------- sections 6 and 7
+# One notebook run with two independent mistakes, shared by the tests below.
+
+
+@pytest.fixture(scope="module")
+def avg_and_field_mistakes():
+    # the ceil_mode overhang counted as padding; a pool's default stride read as 1
+    wrong = edited("avgpool2d_divisors", "end = np.minimum(start + k, n + p)", "end = start + k")
+    wrong.update(
+        edited(
+            "receptive_field",
+            'stride = layer["kernel_size"] if layer["kind"] == "pool" else 1',
+            "stride = 1",
+        )
+    )
+    return run_notebook_file(
+        NOTEBOOK, replace=wrong, stop_after="test_receptive_field", timeout=300
+    )
+
+
+def test_ceil_mode_overhang_counted_as_padding_is_caught_by_the_divisor_cells(
+    avg_and_field_mistakes,
+):
+    outcomes = avg_and_field_mistakes
+    assert {"test_avgpool2d_divisors", "test_avgpool2d_options"} <= failing(outcomes)
+    assert outcomes["test_avgpool2d_basic"].passed  # no padding and no ceil_mode there
+    error = outcomes["test_avgpool2d_divisors"].error
+    print(error)
+    assert (
+        "CheckFailure: avgpool2d_divisors fails for input_size=(6, 6), kernel_size=3, stride=2, "
+        "padding=1, ceil_mode=True:"
+    ) in error
+    assert (
+        "divisors differ from torch's at 7 of 16 output positions; first at [0, 3] (yours 9, "
+        "torch divides by 6)" in error
+    )
+    assert "ceil_mode=True" in outcomes["test_avgpool2d_options"].error
+
+
+def test_default_pool_stride_read_as_one_is_caught_but_the_seed_cnn_passes(
+    avg_and_field_mistakes,
+):
+    outcomes = avg_and_field_mistakes
+    assert outcomes["test_receptive_field_seed"].passed  # the seed's pools give stride=1
+    error = outcomes["test_receptive_field"].error
+    print(error)
+    assert "CheckFailure: receptive_field fails for layers=" in error
+    assert "'kind': 'pool', 'kernel_size': 2}" in error
+    assert re.search(r"(size|jump) \(\d+, \d+\) \(h, w\), but torch measures", error)
+    assert failing(outcomes) == {
+        "test_avgpool2d_divisors",
+        "test_avgpool2d_options",
+        "test_receptive_field",
+    }

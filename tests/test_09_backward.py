@@ -25,6 +25,9 @@ TESTS = [
     "test_grad_w",
     "test_grad_x",
     "test_backward_numerical",
+    "test_pooling_from_07",
+    "test_maxpool2d_backward",
+    "test_avgpool2d_backward",
 ]
 
 
@@ -75,10 +78,12 @@ def test_overwriting_instead_of_accumulating_grad_x_is_caught():
         "grad_xp[:, :, rows, cols] += grad_cols[..., p, q]",
         "grad_xp[:, :, rows, cols] = grad_cols[..., p, q]",
     )
-    outcomes = run_notebook_file(NOTEBOOK, replace=wrong)
+    outcomes = run_notebook_file(NOTEBOOK, replace=wrong, stop_after="test_backward_numerical")
     assert failing(outcomes) == {"test_grad_x", "test_backward_numerical"}
     assert "grad_x differs from torch" in outcomes["test_grad_x"].error
-    assert "(vs numerical gradient)" in outcomes["test_backward_numerical"].error
+    numerical = outcomes["test_backward_numerical"].error
+    assert "(vs numerical gradient)" in numerical
+    assert "grad_x differs from the numerical gradient" in numerical
 
 
 def test_padding_cut_from_the_wrong_side_is_caught():
@@ -93,13 +98,44 @@ def test_padding_cut_from_the_wrong_side_is_caught():
 
 
 def test_dilation_ignored_in_the_forward_is_caught():
-    forward = solution_source("conv2d_forward")
+    # the forward pass is the student's conv2d of 05, pasted; the error is in the pasted code
+    forward = solution_source("conv2d_from_05")
     wrong = forward.replace(
         "span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1", "span_h, span_w = kh, kw"
     ).replace("[:, :, ::sh, ::sw, ::dh, ::dw]", "[:, :, ::sh, ::sw]")
     assert wrong.count("span_h, span_w = kh, kw") == 1 and "::dh" not in wrong
     outcomes = run_notebook_file(
-        NOTEBOOK, replace={"conv2d_forward": wrong}, stop_after="test_conv2d_forward"
+        NOTEBOOK, replace={"conv2d_from_05": wrong}, stop_after="test_conv2d_forward"
     )
     assert failing(outcomes) == {"test_conv2d_forward"}
     assert "dilation=2" in outcomes["test_conv2d_forward"].error
+
+
+def test_pooling_backward_mistakes_are_caught_each_by_its_own_cell():
+    # overlapping windows overwrite instead of adding up (fancy-index +=); the average pool's
+    # gradient cut from the top-left corner instead of the padding's inside
+    wrong = edited(
+        "maxpool2d_backward",
+        "np.add.at(grad_x, (batch, channel, indices.reshape(n, c, -1)), "
+        "grad_out.reshape(n, c, -1))",
+        "grad_x[batch, channel, indices.reshape(n, c, -1)] += grad_out.reshape(n, c, -1)",
+    )
+    wrong.update(
+        edited(
+            "avgpool2d_backward",
+            "return grad_xp[:, :, ph : ph + h, pw : pw + w]",
+            "return grad_xp[:, :, :h, :w]",
+        )
+    )
+    outcomes = run_notebook_file(NOTEBOOK, replace=wrong, timeout=300)
+    assert failing(outcomes) == {"test_maxpool2d_backward", "test_avgpool2d_backward"}
+    error = outcomes["test_maxpool2d_backward"].error
+    print(error)
+    assert (
+        "CheckFailure: maxpool2d_backward (vs torch autograd) fails for x (2,3,5,5), "
+        "grad_out (2,3,3,3), kernel_size=3, stride=1:"
+    ) in error
+    assert re.search(r"grad_x differs from torch at \d+ of 150 positions", error)
+    error = outcomes["test_avgpool2d_backward"].error
+    assert "avgpool2d_backward (vs torch autograd) fails for x (2,3,5,5)" in error
+    assert "padding=1" in error

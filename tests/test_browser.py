@@ -5,11 +5,13 @@ the release notebooks for every case here. For each kind of notebook (a conv exe
 TensorBoard one) the test writes, beside the student's blank notebook, a copy whose solution cells
 hold the reference answers from source/, opens it in the browser, runs all cells through the Run
 menu and reads the page: every code cell ran, no visible test cell shows an error, a figure was
-drawn. Then the blank notebook: the student sees NotImplementedError. Then a wrong answer: the
-student sees the check's readable diagnosis ("... fails for <case>").
+drawn. Then the blank notebook: the student sees, in at most three lines, which function is not
+written yet and what to do — no traceback. Then a wrong answer: the student sees the check's
+readable diagnosis ("... fails for <case>").
 
-Screenshots land in artifacts/browser/ (gitignored). With UPDATE_SCREENSHOT=1 the test also
-rewrites tests/screenshots/student-view.png, the picture the README shows.
+Screenshots land in artifacts/browser/ (gitignored). With UPDATE_SCREENSHOT=1 the tests also
+rewrite tests/screenshots/student-view.png and tests/screenshots/not-written.png, the pictures
+the README shows.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "artifacts" / "browser"
 README_SCREENSHOT = ROOT / "tests" / "screenshots" / "student-view.png"
+NOT_WRITTEN_SCREENSHOT = ROOT / "tests" / "screenshots" / "not-written.png"
 
 # The notebooks under test, by name (assignment folder, notebook name without .ipynb).
 CONV_EXERCISE = ("01_anatomy", "anatomy")
@@ -258,6 +261,11 @@ def test_blank_notebook_shows_not_implemented_error(page, lab, notebooks):
     first = erring[0]
     text = "\n".join(_errors(cells[first]))
     assert "NotImplementedError" in text, f"cell {first} shows {text[:500]!r}"
+    # Short and friendly: which function, what to do; no traceback through the checks.
+    assert "`conv2d_param_count` is not written yet" in text, text[:500]
+    assert "raise NotImplementedError()" in text and "Traceback" not in text, text[:500]
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    assert len(lines) <= 3, f"the student reads {len(lines)} lines: {text[:800]!r}"
     # The error comes from the first exercise: its stub cell or the test cell right after it.
     first_solution = next(i for i, c in enumerate(nb.cells) if is_solution_cell(c))
     first_test = next(i for i, c in enumerate(nb.cells) if is_test_cell(c))
@@ -266,10 +274,17 @@ def test_blank_notebook_shows_not_implemented_error(page, lab, notebooks):
     later = [i for i in range(first + 1, len(cells)) if cells[i]["code"] and _executed(cells[i])]
     assert not later, f"cells {later} ran after the error"
 
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(
-        first
-    ).scroll_into_view_if_needed()
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(first)
+    cell.scroll_into_view_if_needed()
     _shot(page, f"{assignment}-blank-not-implemented")
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        # The README's picture: the test cell and the two lines it shows for the stub.
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
+        page.wait_for_timeout(500)
+        page.evaluate("el => el.scrollIntoView({block: 'center'})", cell.element_handle())
+        NOT_WRITTEN_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(NOT_WRITTEN_SCREENSHOT))
+        print(f"wrote {NOT_WRITTEN_SCREENSHOT}")
 
 
 def test_wrong_answer_shows_readable_diagnosis(page, lab, notebooks):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import sys
 
 import matplotlib
@@ -55,6 +56,43 @@ def test_same_padding_puts_the_extra_row_bottom_right():
     w[0, 0, 0, 0] = 1.0  # picks the window's top-left cell: output == input when top pad is 0
     for mode in conv.PADDING_MODES:
         np.testing.assert_array_equal(conv.torch_conv2d(x, w, padding="same", padding_mode=mode), x)
+
+
+@pytest.mark.parametrize("mode", conv.PADDING_MODES)
+@pytest.mark.parametrize("padding", [-1, (-1, 1), (0, -2), -2], ids=str)
+def test_negative_padding_matches_nn_conv2d_per_mode(mode, padding):
+    """nn.Conv2d accepts negative padding in every mode; 'zeros' then raises in forward, the
+    other modes crop (F.pad with a negative amount) and convolve what is left."""
+    torch.manual_seed(0)
+    layer = torch.nn.Conv2d(2, 3, 3, padding=padding, padding_mode=mode).double()
+    x = torch.randn(1, 2, 6, 7, dtype=torch.float64)
+    weight, bias = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+    try:
+        expected = layer(x).detach().numpy()
+    except RuntimeError as err:
+        print(mode, padding, "torch raises:", err)
+        with pytest.raises(RuntimeError):
+            conv.torch_conv2d(x.numpy(), weight, bias, padding=padding, padding_mode=mode)
+        assert mode == "zeros" or padding == -2  # cropped to 2x3: smaller than the 3x3 kernel
+        return
+    assert mode != "zeros"
+    ph, pw = padding if isinstance(padding, tuple) else (padding, padding)
+    assert expected.shape == (1, 3, 6 + 2 * ph - 2, 7 + 2 * pw - 2)  # the formula still holds
+    got = conv.torch_conv2d(x.numpy(), weight, bias, padding=padding, padding_mode=mode)
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+
+
+def test_negative_padding_crops_a_6x6_input_to_2x2_in_reflect_replicate_circular():
+    x = torch.arange(36.0).reshape(1, 1, 6, 6)
+    for mode in ("reflect", "replicate", "circular"):
+        layer = torch.nn.Conv2d(1, 1, 3, padding=-1, padding_mode=mode, bias=False)
+        with torch.no_grad():
+            layer.weight.fill_(1.0)
+            y = layer(x)
+        inner = torch.nn.functional.conv2d(x[:, :, 1:-1, 1:-1], torch.ones(1, 1, 3, 3))
+        assert tuple(y.shape) == (1, 1, 2, 2) and torch.equal(y, inner), mode
+    with pytest.raises(RuntimeError, match="negative padding"):
+        torch.nn.Conv2d(1, 1, 3, padding=-1)(x)
 
 
 ACCEPTED = {conv.describe_case(**c) for c in conv.fixed_conv_cases(conv.ALL_FEATURES - {"errors"})}
@@ -303,14 +341,81 @@ def test_connectivity_is_measured_block_diagonal():
     assert m[:4, :2].all() and not m[:4, 2:].any() and m[8:, 4:].all()
 
 
-def test_speed_report_prints_ratios_and_never_fails(capsys):
-    def slow(x, weight, bias=None, **kw):
+def _loops_conv2d(x, weight, bias=None):
+    """Assignment 03's conv2d as a student writes it: a Python loop over output positions."""
+    n, _, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    out = np.zeros((n, o, h - kh + 1, w - kw + 1))
+    for b in range(n):
+        for c in range(o):
+            for i in range(h - kh + 1):
+                for j in range(w - kw + 1):
+                    out[b, c, i, j] = (x[b, :, i : i + kh, j : j + kw] * weight[c]).sum()
+    return out
+
+
+TWO_DIGITS = re.compile(r"^(\d\.\d|\d\d|[1-9]\d+0+|0\.0*[1-9]\d)$")  # 2.5, 12, 120, 0.0012
+
+
+def test_two_digits_keeps_two_significant_digits():
+    got = [conv.two_digits(v) for v in (0.00123, 0.5, 1.0, 2.46, 9.96, 12.3, 1234, 0.035)]
+    assert got == ["0.0012", "0.50", "1.0", "2.5", "10", "12", "1200", "0.035"]
+    assert all(TWO_DIGITS.match(t) for t in got)
+
+
+def test_speed_report_times_torch_on_one_thread_with_loops_and_two_digits(capsys, monkeypatch):
+    import torch.nn.functional as F
+
+    threads = []
+    real_conv2d = F.conv2d
+
+    def counting_conv2d(*args, **kwargs):
+        threads.append(torch.get_num_threads())
+        return real_conv2d(*args, **kwargs)
+
+    monkeypatch.setattr(F, "conv2d", counting_conv2d)
+    torch.set_num_threads(2)
+
+    def wrong_but_timed(x, weight, bias=None, **kw):
         return reference_conv.conv2d(x, weight, bias, **kw) * 0  # wrong values, any speed
 
-    ratios = conv.speed_report(slow, repeats=1)
+    small = [
+        ("1x2x8x8 -> 3, k3", {"x": (1, 2, 8, 8), "weight": (3, 2, 3, 3)}),
+        ("1x4x8x8 depthwise", {"x": (1, 4, 8, 8), "weight": (4, 1, 3, 3), "groups": 4}),
+    ]
+    rows = conv.speed_report(wrong_but_timed, _loops_conv2d, cases=small, repeats=2)
     out = capsys.readouterr().out
-    assert len(ratios) == 4 and all(r > 0 for r in ratios.values())
-    assert "geometric mean" in out
+    print(out)
+    assert threads and set(threads) == {1}, f"torch ran on {set(threads)} threads"
+    assert torch.get_num_threads() == 2  # restored
+    plain, depthwise = rows["1x2x8x8 -> 3, k3"], rows["1x4x8x8 depthwise"]
+    assert plain["yours/torch"] > 0 and plain["loops/yours"] > 0 and plain["loops_s"] > 0
+    assert depthwise["yours/torch"] > 0 and depthwise["loops_s"] is None  # loops have no groups
+    for label, row in rows.items():
+        line = next(line for line in out.splitlines() if line.startswith(label))
+        ratios = line.split()[-2:]
+        assert TWO_DIGITS.match(ratios[0]), line
+        assert ratios[1] == "-" if row["loops/yours"] is None else TWO_DIGITS.match(ratios[1])
+    assert "torch on one thread" in out and "geometric mean of yours/torch" in out
+
+
+def test_speed_report_without_loops_written_says_so_and_unfinished_conv_is_short(capsys):
+    from course.checks.core import NotWrittenYet
+
+    def loops_stub(x, weight, bias=None):
+        raise NotImplementedError()
+
+    case = [("1x1x6x6 -> 1, k3", {"x": (1, 1, 6, 6), "weight": (1, 1, 3, 3)})]
+    rows = conv.speed_report(reference_conv.conv2d, loops_stub, cases=case, repeats=1)
+    assert rows["1x1x6x6 -> 1, k3"]["loops_s"] is None
+    assert "paste your 03 conv2d above" in capsys.readouterr().out
+
+    def conv2d(x, weight, bias=None, **kw):
+        raise NotImplementedError()
+
+    with pytest.raises(NotWrittenYet) as unfinished:
+        conv.speed_report(conv2d, cases=case, repeats=1)
+    assert unfinished.value.name == "conv2d"
 
 
 # --- plots ---------------------------------------------------------------------------------------
@@ -363,3 +468,112 @@ def test_connectivity_plot_draws_one_line_per_connection():
     ax = plots.connectivity(matrix, title="groups=2")
     assert len(ax.lines) == int(matrix.sum()) == 36
     matplotlib.pyplot.close("all")
+
+
+# --- assignment 06's step references (course/checks/conv_steps.py) ------------------------------
+
+
+def test_torch_windows_index_the_padded_input_as_documented():
+    from course.checks.conv_steps import torch_windows
+
+    xp = np.random.default_rng(0).standard_normal((2, 3, 8, 9))
+    (sh, sw), (dh, dw), (kh, kw) = (2, 1), (1, 3), (3, 2)
+    windows = torch_windows(xp, (kh, kw), stride=(sh, sw), dilation=(dh, dw))
+    n, c, h_out, w_out = windows.shape[:4]
+    assert windows.shape == (2, 3, (8 - 2 - 1) // 2 + 1, (9 - 3 - 1) // 1 + 1, kh, kw)
+    for y in range(h_out):
+        for x in range(w_out):
+            for i in range(kh):
+                for j in range(kw):
+                    np.testing.assert_array_equal(
+                        windows[:, :, y, x, i, j], xp[:, :, y * sh + i * dh, x * sw + j * dw]
+                    )
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,params",
+    [
+        ((1, 4, 7, 7), (6, 2, 3, 3), dict(groups=2, stride=2)),
+        ((2, 3, 6, 5), (3, 1, 2, 3), dict(groups=3, dilation=(2, 1))),
+        ((1, 2, 5, 5), (4, 2, 1, 1), dict()),
+    ],
+    ids=str,
+)
+def test_torch_grouped_correlation_of_the_windows_is_conv2d_of_the_input(x_shape, w_shape, params):
+    from course.checks.conv_steps import torch_grouped_correlation, torch_windows
+
+    rng = np.random.default_rng(1)
+    xp, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    groups = params.pop("groups", 1)
+    windows = torch_windows(xp, w_shape[2:], **params)
+    expected = torch.nn.functional.conv2d(
+        torch.from_numpy(xp), torch.from_numpy(w), groups=groups, **params
+    )
+    got = torch_grouped_correlation(windows, w, groups)
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-12)
+
+
+def test_output_shape_reference_is_the_shape_of_torch_conv2d():
+    from course.checks.conv_steps import OUTPUT_SHAPE_CASES, torch_output_shape
+
+    for case in OUTPUT_SHAPE_CASES:
+        params = {k: v for k, v in case.items() if k not in ("x_shape", "weight_shape")}
+        x, w = np.zeros(case["x_shape"]), np.zeros(case["weight_shape"])
+        assert torch_output_shape(**case) == conv.torch_conv2d(x, w, **params).shape, case
+    assert torch_output_shape((20, 16, 50, 100), (33, 16, 3, 5), (2, 1), (4, 2), (3, 1)) == (
+        20,
+        33,
+        26,
+        100,
+    )
+
+
+@settings(max_examples=80, deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
+@given(__import__("course.checks.conv_steps", fromlist=["x"]).pad_input_strategy())
+def test_pad_input_cases_are_accepted_by_torch_and_crop_symmetrically(case):
+    left, right, top, bottom = case["pads"]
+    for a, b in ((left, right), (top, bottom)):
+        assert a == b if min(a, b) < 0 else True
+    out = conv.torch_pad2d(case["x"], case["pads"], case["mode"])
+    assert out.shape[-2:] == (case["x"].shape[2] + top + bottom, case["x"].shape[3] + left + right)
+
+
+def test_step_checks_reject_wrong_parts_with_named_cases():
+    from course.checks.conv_steps import (
+        check_conv2d_output_shape,
+        check_conv_windows,
+        check_grouped_correlation,
+        check_pad_input,
+    )
+
+    def shape_ignoring_padding(x_shape, weight_shape, stride=1, padding=0, dilation=1):
+        *lead, _, h, w = x_shape
+        return (*lead, weight_shape[0], h - weight_shape[2] + 1, w - weight_shape[3] + 1)
+
+    with pytest.raises(CheckFailure, match=r"conv2d_output_shape fails for x_shape=\(1, 3, 7, 7\)"):
+        check_conv2d_output_shape(shape_ignoring_padding, max_examples=0)
+
+    def windows_transposed(xp, kernel_size, stride=1, dilation=1):
+        from course.checks.conv_steps import torch_windows
+
+        return torch_windows(xp, kernel_size, stride, dilation).swapaxes(4, 5)
+
+    with pytest.raises(CheckFailure, match=r"conv_windows fails for xp \(1,1,4,4\), kernel_size=2"):
+        check_conv_windows(windows_transposed, max_examples=0)
+
+    def sum_all_groups(windows, weight, groups=1):
+        return np.einsum("nchwij,ocij->nohw", windows, np.tile(weight, (1, groups, 1, 1)))
+
+    with pytest.raises(CheckFailure, match=r"grouped_correlation fails .*groups=2"):
+        check_grouped_correlation(sum_all_groups, max_examples=0)
+
+    def pad_reflect_as_symmetric(x, pads, mode="zeros"):
+        return (
+            conv.torch_pad2d(x, pads, mode)
+            if mode != "reflect"
+            else np.pad(x, [(0, 0), (0, 0), pads[2:], pads[:2]], mode="symmetric")
+        )
+
+    with pytest.raises(CheckFailure, match=r"pad_input fails for x \(1,1,3,4\), .*'reflect'"):
+        check_pad_input(pad_reflect_as_symmetric, max_examples=0)

@@ -1,8 +1,9 @@
 """`python -m autograder grade`: a class in, grades/feedback/Gradescope JSON out; resumable.
 
-Most tests run the real CLI (as a subprocess, with real worker processes) on a tiny course built
-in tmp_path, with a stand-in scorer (tests/grading_fixtures.py: exec, no sandbox) so they are
-fast; the last tests use the real sandboxed scorer on the tiny course and on source/01_anatomy.
+Most tests run the real CLI (as a subprocess, on a real Dask LocalCluster of worker processes)
+on a tiny course built in tmp_path, with a stand-in scorer (tests/grading_fixtures.py: exec, no
+sandbox) so they are fast; the last tests use the real sandboxed scorer on the tiny course and
+on source/01_anatomy. Grading through --scheduler on a separate cluster: test_dask_cluster.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dask_cluster import free_port
 from grading_fixtures import (
     ADD_OK,
     ASSIGNMENT,
@@ -122,14 +125,14 @@ def test_zip_of_a_class_gets_exactly_the_honest_scores(course, tmp_path):
     assert "'..'" in proc.stderr  # the refused zip entry is reported
     assert gradebook_scores(course) == {sid: exp for sid, (_, _, exp) in CLASS.items()}
     out = course / "autograded" / ASSIGNMENT
-    gs = json.loads((out / "bob" / "results.json").read_text())
+    gs = json.loads((out / "students" / "bob" / "results.json").read_text())
     assert gs["score"] == 7.0 and gs["max_score"] == TOTAL
     hidden = next(t for t in gs["tests"] if t["name"].endswith("test_add_hidden"))
     assert hidden["visibility"] == "after_published" and hidden["score"] == 0.0
-    page = (out / "bob" / "feedback.html").read_text()
+    page = (out / "students" / "bob" / "feedback.html").read_text()
     assert "add(-1, 1)" not in page and "Score: 7 / 10" in page
-    assert (out / "bob" / "grading.log").read_text().count("--- done") == 1
-    assert "Ungradable" in (out / "dave" / "feedback.html").read_text()
+    assert (out / "students" / "bob" / "grading.log").read_text().count("--- done") == 1
+    assert "Ungradable" in (out / "students" / "dave" / "feedback.html").read_text()
 
     # nbgrader's own export reads the gradebook
     export = tmp_path / "export.csv"
@@ -169,42 +172,64 @@ def test_rerun_skips_finished_and_force_regrades(course, tmp_path):
     out = course / "autograded" / ASSIGNMENT
     proc = grade(course, subs)
     assert "2 submission(s) already graded" in proc.stderr
-    assert (out / "alice" / "grading.log").read_text().count("--- done") == 1
+    assert (out / "students" / "alice" / "grading.log").read_text().count("--- done") == 1
     proc = grade(course, subs, "--force")
-    assert (out / "alice" / "grading.log").read_text().count("--- done") == 2
+    assert (out / "students" / "alice" / "grading.log").read_text().count("--- done") == 2
     assert gradebook_scores(course) == {"alice": 10.0, "bob": 5.0}
 
 
-def test_killed_worker_is_retried_then_reported_never_zero(course, tmp_path):
+def test_killed_worker_is_rerun_then_reported_never_zero(course, tmp_path):
     subs = tmp_path / "subs"
     nbgrader_submission(subs, "alice", student_notebook())
+    nbgrader_submission(subs, "bob", student_notebook(mul=None))
     # the stand-in scorer runs student code in the worker: this kills the worker every time
     killer = student_notebook(add="import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     nbgrader_submission(subs, "mallory", killer)
     nbgrader_submission(subs, "oscar", student_notebook(add="# SIMULATE_GRADER_BUG\n" + ADD_OK))
     once = tmp_path / "killed-once"
-    proc = grade(course, subs, "--workers", "1", env=FAKE | {"FAKE_SCORER_KILL_ONCE": str(once)})
+    env = FAKE | {"FAKE_SCORER_KILL_ONCE": str(once)}
+    proc = grade(course, subs, "--workers", "2", env=env, timeout=1200)  # 3 worker restarts
     assert once.exists()  # the first attempt of the first submission died by kill -9 ...
     assert proc.returncode == 3
     rows = csv_rows(course)
-    assert rows["alice"]["score"] == "10"  # ... and its retry graded it
+    # ... and was rerun on a new worker: every innocent submission is graded, once
+    assert rows["alice"]["score"] == "10" and rows["bob"]["score"] == "5"
     assert rows["mallory"]["status"] == "infrastructure failure"
     assert rows["mallory"]["score"] == ""  # never a zero
-    assert "killed by signal 9" in rows["mallory"]["reason"]
-    # tried, retried, reported
-    assert "mallory: worker died (killed by signal 9); see grading.log; retrying" in proc.stderr
-    assert "mallory: infrastructure failure: worker died (killed by signal 9)" in proc.stderr
+    assert "a grader process died while grading it (tried 2 times" in rows["mallory"]["reason"]
+    assert "mallory: infrastructure failure: a grader process died" in proc.stderr
     assert rows["oscar"]["status"] == "infrastructure failure" and rows["oscar"]["score"] == ""
-    assert "the grader failed (status 3)" in rows["oscar"]["reason"]
-    oscar_log = (course / "autograded" / ASSIGNMENT / "oscar" / "grading.log").read_text()
-    assert oscar_log.count("INFRASTRUCTURE ERROR: simulated failure of the grader itself") == 2
-    assert gradebook_scores(course) == {"alice": 10.0}  # not recorded
+    assert "simulated failure of the grader itself" in rows["oscar"]["reason"]
+    assert "oscar: simulated failure of the grader itself; retrying" in proc.stderr
     out = course / "autograded" / ASSIGNMENT
-    assert not (out / "mallory" / "result.json").exists()  # so a rerun retries it
-    proc = grade(course, subs)
-    assert "1 submission(s) already graded" in proc.stderr
-    assert "mallory: infrastructure failure" in proc.stderr and "alice:" not in proc.stderr
-    assert "oscar: infrastructure failure" in proc.stderr
+    oscar_log = (out / "students" / "oscar" / "grading.log").read_text()
+    assert oscar_log.count("INFRASTRUCTURE ERROR: simulated failure of the grader itself") == 2
+    assert gradebook_scores(course) == {"alice": 10.0, "bob": 5.0}  # not recorded
+    for sid in ("alice", "bob"):
+        assert (out / "students" / sid / "grading.log").read_text().count("--- done") == 1
+    assert not (out / "students" / "mallory" / "result.json").exists()  # so a rerun retries it
+    shutil.rmtree(subs / "submitted" / "mallory")  # (its retry is the same as above)
+    proc = grade(course, subs, "--max-attempts", "1")
+    assert "2 submission(s) already graded" in proc.stderr
+    assert "oscar: infrastructure failure" in proc.stderr and "alice:" not in proc.stderr
+    assert "retrying" not in proc.stderr  # --max-attempts 1
+
+
+def test_hung_grading_makes_its_worker_process_exit():
+    # the engine cannot stop a thread: a submission past --worker-timeout ends its process, which
+    # Dask treats as a worker death (rerun elsewhere, then reported like mallory above)
+    code = (
+        "import time\nfrom autograder.engine import _watchdog\n"
+        "with _watchdog(0.5, 'hugo'):\n    time.sleep(60)\n"
+    )
+    # (generous timeouts: importing distributed can take a minute on a loaded machine)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    from autograder.engine import WORKER_HUNG
+
+    assert proc.returncode == WORKER_HUNG, proc.stderr  # the 60 s sleep did not run out
+    with_no_hang = "from autograder.engine import _watchdog\nwith _watchdog(0.5, 'x'):\n    pass\n"
+    code = with_no_hang + "import time\ntime.sleep(1.5)\n"
+    assert subprocess.run([sys.executable, "-c", code], timeout=600).returncode == 0
 
 
 def test_kill_9_of_the_whole_run_then_rerun_grades_each_once(course, tmp_path):
@@ -236,13 +261,13 @@ def test_kill_9_of_the_whole_run_then_rerun_grades_each_once(course, tmp_path):
     )
     out = course / "autograded" / ASSIGNMENT
     deadline = time.monotonic() + 300
-    while not list(out.glob("*/result.json")):
+    while not list(out.glob("students/*/result.json")):
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = len(list(out.glob("*/result.json")))
+    done_before = len(list(out.glob("students/*/result.json")))
     print(f"killed with {done_before} of {len(students)} recorded")
     assert done_before < len(students)
     rerun = grade(course, subs, "--workers", "2")
@@ -253,7 +278,7 @@ def test_kill_9_of_the_whole_run_then_rerun_grades_each_once(course, tmp_path):
     assert {s: float(r["score"]) for s, r in rows.items()} == expected
     assert gradebook_scores(course) == expected
     for sid in students:
-        log = (out / sid / "grading.log").read_text()
+        log = (out / "students" / sid / "grading.log").read_text()
         assert log.count("--- done") == 1, (sid, log)
 
 
@@ -280,6 +305,13 @@ def test_missing_assignment_and_bad_input_are_clear_errors(course, tmp_path):
         timeout=120,
     )
     assert p.returncode == 2 and "no notebooks" in p.stderr
+    sub = tmp_path / "subs"
+    nbgrader_submission(sub, "alice", student_notebook())
+    nobody = f"tcp://127.0.0.1:{free_port()}"
+    quick = FAKE | {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    proc = grade(course, sub, "--scheduler", nobody, env=quick)
+    assert proc.returncode == 2
+    assert f"error: cannot reach the Dask scheduler at {nobody}" in proc.stderr
 
 
 # ---------------------------------------------------------------- with the real sandboxed scorer
@@ -321,8 +353,8 @@ def test_real_scorer_on_01_anatomy_solution_and_stub(tmp_path):
     """The reference solution gets every point, the blank release none (end to end)."""
     import nbformat
 
-    from autograder.grade import max_score
     from autograder.release import release
+    from autograder.task import max_score
     from autograder.validate import load_notebook
 
     src = ROOT / "source" / "01_anatomy"
@@ -366,8 +398,8 @@ def test_real_scorer_on_01_anatomy_solution_and_stub(tmp_path):
 
 
 def test_limit_options_become_sandbox_limits():
-    from autograder.grade import _limits
     from autograder.sandbox import Limits
+    from autograder.task import limits_from_spec as _limits
 
     lim = _limits({"cell_timeout": "5", "memory": "1e9", "processes": "8"})
     assert (lim.cell_timeout, lim.memory, lim.processes) == (5.0, 1_000_000_000, 8)

@@ -119,3 +119,42 @@ def test_numpy_only_cells_are_solution_cells(notebook):
     for cell in nb.cells:
         if "numpy-only" in cell.metadata.get("tags", []):
             assert nbs.is_solution_cell(cell), f"{path}: a numpy-only cell is not a solution cell"
+
+
+def _functions(source: str, renames: dict[str, str] | None = None) -> dict[str, str]:
+    """Top-level function definitions of a cell, by name, as normalized source (ast.unparse)."""
+    functions = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            node.name = (renames or {}).get(node.name, node.name)
+            functions[node.name] = ast.unparse(node)
+    return functions
+
+
+def test_pasted_cells_hold_the_earlier_solutions_and_are_checked(notebook):
+    """Where a notebook builds on an earlier assignment, its paste cell (metadata
+    ``course.pasted_from``) holds exactly the earlier solution cells, and the next cell is a
+    read-only check that runs the earlier assignment's tests on them."""
+    path, nb = notebook
+    root = path.parent.parent
+    for index, cell in enumerate(nb.cells):
+        origin = cell.metadata.get("course", {}).get("pasted_from")
+        if not origin:
+            continue
+        assert nbs.is_solution_cell(cell) and "numpy-only" in cell.metadata.get("tags", [])
+        assert "Paste here" in cell.source.split("### BEGIN SOLUTION")[0], "no instructions"
+        renames = cell.metadata["course"].get("renamed", {})
+        want: dict[str, str] = {}
+        for item in origin:
+            (earlier,) = (root / item["assignment"]).glob("*.ipynb")
+            source = nbs.solution_source(earlier, item["grade_id"])
+            source = source.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "")
+            want.update(_functions(source, renames))
+        got = _functions(
+            cell.source.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "")
+        )
+        assert got == want, f"{path}: {nbs.grade_id(cell)} differs from the earlier solutions"
+        check = nb.cells[index + 1]
+        meta = nbs.nbgrader_meta(check)
+        assert meta.get("locked") and not meta.get("grade"), "the check after a paste is read-only"
+        assert "check_" in check.source

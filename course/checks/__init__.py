@@ -9,6 +9,7 @@ this package re-exports the core helpers.
 from course.checks.core import (
     ALLOWED_ERRORS,
     CheckFailure,
+    NotWrittenYet,
     as_plain_array,
     assert_close_number,
     assert_matches_torch,
@@ -16,12 +17,14 @@ from course.checks.core import (
     compare_arrays,
     compare_call,
     describe_case,
+    needs,
     sweep,
 )
 
 __all__ = [
     "ALLOWED_ERRORS",
     "CheckFailure",
+    "NotWrittenYet",
     "as_plain_array",
     "assert_close_number",
     "assert_matches_torch",
@@ -29,5 +32,6 @@ __all__ = [
     "compare_arrays",
     "compare_call",
     "describe_case",
+    "needs",
     "sweep",
 ]

@@ -140,9 +140,15 @@ def numerical_conv2d_backward(
 # --------------------------------------------------------------------------- comparison
 
 
-def compare_grads(parts: Sequence[str] = PARTS, atol: float = 1e-6, rtol: float = 1e-5):
+def compare_grads(
+    parts: Sequence[str] = PARTS,
+    atol: float = 1e-6,
+    rtol: float = 1e-5,
+    reference: str = "torch",
+):
     """A ``compare=`` hook for core's checks: the student's (grad_x, grad_w, grad_b) against the
-    reference triple, comparing only ``parts`` (any of "x", "w", "b")."""
+    reference triple, comparing only ``parts`` (any of "x", "w", "b"). ``reference`` names the
+    reference in the message ("torch", "the numerical gradient")."""
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise ValueError(f"parts must be among {PARTS}, got {sorted(unknown)}")
@@ -157,7 +163,9 @@ def compare_grads(parts: Sequence[str] = PARTS, atol: float = 1e-6, rtol: float 
         for part, mine, ref in zip(PARTS, got, expected, strict=True):
             if part not in parts:
                 continue
-            problem = compare_arrays(mine, ref, atol=atol, rtol=rtol, what=f"grad_{part}")
+            problem = compare_arrays(
+                mine, ref, atol=atol, rtol=rtol, what=f"grad_{part}", reference=reference
+            )
             if problem is not None:
                 return problem
         return None
@@ -293,20 +301,31 @@ def check_conv2d_backward(
     torch's forward; slower, keep cases few and small).
     """
     if reference == "autograd":
-        reference_fn = torch_conv2d_backward
+        reference_fn, against = torch_conv2d_backward, "torch"
     elif reference == "numerical":
-        reference_fn = numerical_conv2d_backward
+        # central differences of torch's forward: no autograd, so "matches torch" would be wrong
+        reference_fn, against = numerical_conv2d_backward, "central differences of torch's forward"
     else:
         raise ValueError("reference must be 'autograd' or 'numerical'")
     label = f"{name} (vs {'torch autograd' if reference == 'autograd' else 'numerical gradient'})"
-    compare = compare_grads(parts)
+    compare = compare_grads(
+        parts, reference="torch" if reference == "autograd" else "the numerical gradient"
+    )
     count = 0
     if cases is not None:
-        count += check_cases(student_fn, reference_fn, cases, name=label, compare=compare)
+        count += check_cases(
+            student_fn, reference_fn, cases, name=label, compare=compare, against=against
+        )
     if random:
         strategy = conv_strategy(backward=True, **strategy_options)
         count += sweep(
-            student_fn, reference_fn, strategy, name=label, max_examples=random, compare=compare
+            student_fn,
+            reference_fn,
+            strategy,
+            name=label,
+            max_examples=random,
+            compare=compare,
+            against=against,
         )
     if count == 0:
         raise ValueError("give cases or random > 0")

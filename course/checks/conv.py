@@ -11,6 +11,10 @@ ints, tuples, strings). The torch side mirrors ``torch.nn.Conv2d``:
   for ``'zeros'`` the padding goes to ``F.conv2d`` itself. With ``padding='same'`` the total
   padding ``dilation * (kernel - 1)`` is split ``total // 2`` before and the rest after, so an odd
   extra row/column goes to the bottom/right.
+* negative integer padding, which the constructor accepts in every mode: with ``'zeros'``
+  ``F.conv2d`` raises ``RuntimeError: negative padding is not supported``; with ``'reflect'``,
+  ``'replicate'`` and ``'circular'`` ``F.pad`` *crops* that many rows/columns from each side and
+  the layer convolves what is left (a 6x6 input, ``padding=-1``, a 3x3 kernel: 4x4, then 2x2).
 
 Where torch raises, the student's function must raise ``ValueError`` or ``RuntimeError``.
 Randomized sweeps use :func:`course.checks.core.sweep`: a failing case is shrunk by hypothesis to
@@ -22,6 +26,7 @@ Nothing here computes an answer without torch: these are references, not solutio
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -36,6 +41,8 @@ from course.checks.core import (
     compare_arrays,
     compare_call,
     describe_case,
+    not_written,
+    one_thread,
     sweep,
 )
 
@@ -124,6 +131,7 @@ def torch_conv2d(
 
     x: (N, C_in, H, W) or (C_in, H, W); weight: (C_out, C_in / groups, kH, kW); bias: (C_out,).
     Returns (N, C_out, H_out, W_out), or (C_out, H_out, W_out) for an unbatched x.
+    Negative padding raises with 'zeros' and crops with the other modes, as in torch.
     """
     import torch.nn.functional as F
 
@@ -152,8 +160,6 @@ def torch_conv2d(
             )
         if padding == "same" and _pair(stride) != (1, 1):
             raise ValueError("padding='same' is not supported for strided convolutions")
-    elif min(_pair(padding)) < 0:
-        raise RuntimeError("negative padding is not supported")
     kernel = (int(w_t.shape[2]), int(w_t.shape[3]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -366,6 +372,19 @@ def fixed_conv_cases(features: Iterable[str] = ALL_FEATURES) -> list[dict[str, A
             {"padding_str", "padding_mode"},
             _case((1, 1, 4, 4), (1, 1, 2, 2), padding="same", padding_mode="reflect"),
         ),
+        # negative padding: 'zeros' raises (below), the other modes crop before convolving
+        (
+            {"padding", "padding_mode"},
+            _case((1, 1, 6, 6), (1, 1, 3, 3), padding=-1, padding_mode="reflect"),
+        ),
+        (
+            {"padding", "padding_mode"},
+            _case((1, 2, 5, 6), (2, 2, 2, 3), padding=(-1, 1), padding_mode="circular"),
+        ),
+        (
+            {"padding", "padding_mode", "stride"},
+            _case((1, 1, 7, 6), (1, 1, 2, 2), padding=(0, -2), stride=2, padding_mode="replicate"),
+        ),
         (
             {"padding", "padding_mode", "stride"},
             _case((1, 2, 5, 6), (2, 2, 3, 3), padding=(1, 2), stride=2, padding_mode="circular"),
@@ -379,7 +398,12 @@ def fixed_conv_cases(features: Iterable[str] = ALL_FEATURES) -> list[dict[str, A
         ({"errors"}, _case((1, 1, 2, 2), (1, 1, 3, 3))),  # kernel larger than the input
         ({"errors"}, _case((1, 3, 4, 4), (2, 2, 3, 3))),  # channel mismatch
         ({"errors", "stride"}, _case((1, 1, 4, 4), (1, 1, 3, 3), stride=0)),
-        ({"errors", "padding"}, _case((1, 1, 4, 4), (1, 1, 3, 3), padding=-1)),
+        # zeros mode: torch raises although a crop would leave room for the kernel
+        ({"errors", "padding"}, _case((1, 1, 6, 6), (1, 1, 3, 3), padding=-1)),
+        (
+            {"errors", "padding", "padding_mode"},  # cropped to 2x2: smaller than the kernel
+            _case((1, 1, 4, 4), (1, 1, 3, 3), padding=-1, padding_mode="replicate"),
+        ),
         ({"errors", "dilation"}, _case((1, 1, 4, 4), (1, 1, 3, 3), dilation=0)),  # seed 003
         ({"errors", "padding_str"}, _case((1, 1, 4, 4), (1, 1, 3, 3), padding="full")),
         (
@@ -708,59 +732,130 @@ def check_connectivity(student_fn: Callable[..., Any], *, quiet: bool = False) -
     )
 
 
+#: The speed report's layers: (label, shapes and conv2d keyword arguments). Small enough that a
+#: loop over output positions (assignment 03's conv2d) finishes in about a second in all.
+SPEED_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("1x3x32x32 -> 6, k3 (seed 002)", {"x": (1, 3, 32, 32), "weight": (6, 3, 3, 3)}),
+    ("1x8x16x16 -> 8, k3", {"x": (1, 8, 16, 16), "weight": (8, 8, 3, 3)}),
+    ("1x8x16x16 -> 16, 1x1", {"x": (1, 8, 16, 16), "weight": (16, 8, 1, 1)}),
+    (
+        "1x16x16x16 depthwise k3 pad 1",
+        {"x": (1, 16, 16, 16), "weight": (16, 1, 3, 3), "groups": 16, "padding": 1},
+    ),
+]
+
+
+def two_digits(value: float) -> str:
+    """``value`` rounded to two significant digits, without an exponent where it reads easily:
+    0.00123 -> '0.0012', 0.5 -> '0.50', 2.46 -> '2.5', 1234 -> '1200'."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    rounded = float(f"{value:.2g}")
+    if not 1e-4 <= abs(rounded) < 1e6:
+        return f"{rounded:.1e}"
+    decimals = max(0, 1 - math.floor(math.log10(abs(rounded))))
+    return f"{rounded:.{decimals}f}"
+
+
+def _median_seconds(fn: Callable[[], Any], repeats: int, warm_up: bool = True) -> float:
+    if warm_up:
+        fn()  # first calls allocate and pick kernels
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def speed_report(
     student_fn: Callable[..., Any],
+    loops_fn: Callable[..., Any] | None = None,
     *,
     cases: Iterable[tuple[str, dict[str, Any]]] | None = None,
     repeats: int = 5,
-) -> dict[str, float]:
-    """Time ``student_fn`` against ``torch.nn.functional.conv2d`` (float32); print the ratios.
+) -> dict[str, dict[str, float | None]]:
+    """Time ``student_fn`` against ``torch.nn.functional.conv2d`` (float32, torch on one thread),
+    and ``loops_fn`` (assignment 03's loop version, ``conv2d(x, weight)``) where it applies;
+    print the times and ratios to two significant digits.
 
-    Informative only: never raises on slowness. Returns {case name: ours / torch}.
+    Informative only: never raises on slowness. ``loops_fn`` is timed once per case (it is slow),
+    only on cases without stride/padding/groups, and skipped (with a note) if it is not written.
+    Returns {case: {"yours_s", "torch_s", "loops_s", "yours/torch", "loops/yours"}}; the loop
+    entries are None where the loop version was not run.
     """
-    import torch
-    import torch.nn.functional as F
-
-    if cases is None:
-        cases = [
-            ("8x3x32x32 -> 6, k3", {"x": (8, 3, 32, 32), "weight": (6, 3, 3, 3)}),
-            (
-                "4x16x28x28 -> 16, k3 pad 1",
-                {"x": (4, 16, 28, 28), "weight": (16, 16, 3, 3), "padding": 1},
-            ),
-            ("4x16x28x28 -> 32, 1x1", {"x": (4, 16, 28, 28), "weight": (32, 16, 1, 1)}),
-            (
-                "4x16x28x28 depthwise k3",
-                {"x": (4, 16, 28, 28), "weight": (16, 1, 3, 3), "groups": 16},
-            ),
-        ]
-    ratios = {}
+    cases = SPEED_CASES if cases is None else list(cases)
+    rows: dict[str, dict[str, float | None]] = {}
     rng = np.random.default_rng(0)
+    loops_note = None
+    print(
+        f"{'case':32s} {'loops (03)':>11s} {'yours':>9s} {'torch':>9s} "
+        f"{'yours/torch':>12s} {'loops/yours':>12s}"
+    )
     for label, spec in cases:
         params = dict(spec)
         x = rng.standard_normal(params.pop("x")).astype(np.float32)
         weight = rng.standard_normal(params.pop("weight")).astype(np.float32)
-        xt, wt = torch.from_numpy(x), torch.from_numpy(weight)
-
-        def best(fn):
-            fn()  # warm up: first calls allocate and pick kernels
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - start)
-            return float(np.median(times))
-
-        ours = best(lambda x=x, weight=weight, params=params: student_fn(x, weight, **params))
-        theirs = best(lambda xt=xt, wt=wt, params=params: F.conv2d(xt, wt, **params))
-        ratios[label] = ours / theirs
-        print(
-            f"{label:32s} yours {ours * 1e3:8.2f} ms  torch {theirs * 1e3:8.2f} ms  "
-            f"ratio {ratios[label]:6.1f}"
+        yours, theirs, loops = _time_case(
+            student_fn, None if loops_note else loops_fn, x, weight, params, repeats
         )
-    geo = float(np.exp(np.mean(np.log(list(ratios.values())))))
-    print(f"geometric mean of the ratios (yours / torch): {geo:.1f}")
-    return ratios
+        if loops is _UNFINISHED:
+            loops = None
+            loops_note = "loops: not written yet (paste your 03 conv2d above to compare)"
+        row = {
+            "yours_s": yours,
+            "torch_s": theirs,
+            "loops_s": loops,
+            "yours/torch": yours / theirs,
+            "loops/yours": None if loops is None else loops / yours,
+        }
+        rows[label] = row
+        print(
+            f"{label:32s} {_ms(loops):>11s} {_ms(yours):>9s} {_ms(theirs):>9s} "
+            f"{two_digits(row['yours/torch']):>12s} "
+            f"{'-' if loops is None else two_digits(row['loops/yours']):>12s}"
+        )
+    geo = float(np.exp(np.mean(np.log([row["yours/torch"] for row in rows.values()]))))
+    print(f"geometric mean of yours/torch: {two_digits(geo)}")
+    print(f"(torch on one thread, NumPy with its default threads; median of {repeats} calls,")
+    print(" loops: one call; '-': the loop version does not apply here or was not run)")
+    if loops_note:
+        print(loops_note)
+    return rows
+
+
+_UNFINISHED: Any = object()  # loops_fn still raises NotImplementedError
+
+
+def _time_case(student_fn, loops_fn, x, weight, params, repeats):
+    """(yours, torch, loops) seconds for one case; loops is None where it does not apply and
+    ``_UNFINISHED`` when the loop version still raises NotImplementedError."""
+    import torch.nn.functional as F
+
+    xt, wt = torch_tensor32(x), torch_tensor32(weight)
+    try:
+        yours = _median_seconds(lambda: student_fn(x, weight, **params), repeats)
+    except NotImplementedError as err:
+        raise not_written(err, "conv2d") from None
+    with one_thread():
+        theirs = _median_seconds(lambda: F.conv2d(xt, wt, **params), repeats)
+    loops = None
+    if loops_fn is not None and not params:
+        try:
+            loops = _median_seconds(lambda: loops_fn(x, weight), 1, warm_up=False)
+        except NotImplementedError:
+            loops = _UNFINISHED
+    return yours, theirs, loops
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{two_digits(seconds * 1e3)} ms"
+
+
+def torch_tensor32(array: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
 def check_multichannel_sum(student_corr2d: Callable[..., Any], *, quiet: bool = False) -> None:

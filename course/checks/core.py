@@ -14,6 +14,13 @@ enters :func:`hidden_cases` with a key derived from the instructor's secret (see
 key instead of from the public code, so a student cannot compute them in advance. Outside the
 grader (in a student's kernel, in stock nbgrader) there is no key and everything stays
 derandomized.
+
+A function the student has not written yet (its body is still nbgrader's stub,
+``raise NotImplementedError()``) is reported in two lines that name the function and say what to
+do, never as a traceback through this module: checks raise :class:`NotWrittenYet`, and
+:func:`install_unfinished_message` (run when ``course`` is imported in IPython) shortens the
+traceback of a stub called directly from a cell. Cells that only draw or demonstrate wrap their
+code in :func:`needs`, which prints "finish ... first" instead of raising.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ import contextlib
 import contextvars
 import hashlib
 import hmac
+import linecache
 import math
+import os
 import random
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,6 +88,146 @@ class CheckFailure(AssertionError):
         # IPython's hook for showing an exception: the student needs the failing case, not a
         # traceback through the course's comparison code.
         return [f"CheckFailure: {self}"]
+
+
+STUB_LINE = "raise NotImplementedError()"
+
+
+class NotWrittenYet(NotImplementedError):
+    """A function the student has not written yet: its body still raises NotImplementedError.
+
+    ``name`` is the function's name (or None when it cannot be told, e.g. inside the grader).
+    IPython shows it as two short lines instead of a traceback through the checks.
+    """
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+        what = f"`{name}`" if name else "a function this check calls"
+        super().__init__(f"{what} is not written yet (it still raises NotImplementedError)")
+
+    def lines(self) -> list[str]:
+        if self.name:
+            return [
+                f"NotImplementedError: `{self.name}` is not written yet.",
+                f"Write its body in its cell (replace `{STUB_LINE}`), run it, then this cell.",
+            ]
+        return [
+            "NotImplementedError: a function this check calls is not written yet.",
+            f"Write the exercise above (replace `{STUB_LINE}`), run it, then this cell again.",
+        ]
+
+    def _render_traceback_(self) -> list[str]:
+        return self.lines()
+
+
+_COURSE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep  # the course package
+
+
+def raising_stub(error: BaseException) -> tuple[str, str] | None:
+    """(function name, file) of the nbgrader stub that raised ``error``, or None.
+
+    Looks at the innermost frame of the traceback: it is a stub when the line that raised is
+    ``raise NotImplementedError()`` outside the course package (a student's cell). The name is
+    ``"<module>"`` when the stub is at the top level of a cell.
+    """
+    tb = error.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    if code.co_filename.startswith(_COURSE_DIR):
+        return None
+    line = linecache.getline(code.co_filename, tb.tb_lineno, tb.tb_frame.f_globals).strip()
+    if line != STUB_LINE:
+        return None
+    return code.co_name, code.co_filename
+
+
+def not_written(error: NotImplementedError, fallback: str | None = None) -> NotWrittenYet:
+    """The :class:`NotWrittenYet` for a NotImplementedError a student's function raised.
+
+    The name comes from the stub that raised (see :func:`raising_stub`), else ``fallback``.
+    """
+    if isinstance(error, NotWrittenYet):
+        return error
+    stub = raising_stub(error)
+    name = stub[0] if stub and stub[0] not in ("<module>", "<lambda>") else None
+    if name is None and fallback and not fallback.startswith("your "):
+        name = fallback
+    return NotWrittenYet(name)
+
+
+def unfinished_lines(error: BaseException) -> list[str] | None:
+    """The short message for an unfinished exercise, or None if ``error`` is something else."""
+    if isinstance(error, NotWrittenYet):
+        return error.lines()
+    if not isinstance(error, NotImplementedError):
+        return None
+    stub = raising_stub(error)
+    if stub is None:
+        return None
+    if stub[0] == "<module>":
+        return [
+            "NotImplementedError: this cell is not written yet.",
+            f"Replace `{STUB_LINE}` with your code (the comment says what), then run it again.",
+        ]
+    return NotWrittenYet(stub[0]).lines()
+
+
+def _show_unfinished(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset=None):
+    # IPython custom exception handler: short lines for stubs, the usual traceback otherwise.
+    lines = unfinished_lines(value)
+    if lines is None:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    else:
+        shell._showtraceback(etype, value, lines)
+    return None
+
+
+def install_unfinished_message() -> bool:
+    """In IPython, show a stub's NotImplementedError as two lines naming the function.
+
+    Installs an IPython custom exception handler for NotImplementedError, unless another one is
+    installed already. Returns True when the handler is (now) active. Outside IPython it does
+    nothing. Only the display changes: the cell still fails, so "Run All" stops there.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    if getattr(shell, "_course_unfinished_message", False):
+        return True
+    if shell.custom_exceptions:
+        return False  # someone else's handler: leave it alone
+    shell.set_custom_exc((NotImplementedError,), _show_unfinished)
+    shell._course_unfinished_message = True
+    return True
+
+
+@contextlib.contextmanager
+def needs(*names: str) -> Iterator[None]:
+    """For cells that draw or demonstrate with the student's functions ``names``.
+
+    If one of them is not written yet, print "Finish `name` above first ..." and carry on
+    instead of raising; any other error propagates as usual.
+    """
+    try:
+        yield
+    except NotImplementedError as error:
+        stub = raising_stub(error)
+        if isinstance(error, NotWrittenYet) and error.name:
+            which = [error.name]
+        elif stub and stub[0] not in ("<module>", "<lambda>"):
+            which = [stub[0]]
+        else:
+            which = list(names)
+        listed = " and ".join(f"`{n}`" for n in which) or "the exercises above"
+        them = "them" if len(which) > 1 else "it"
+        print(f"Finish {listed} above first (this cell uses {them}), then run this cell again.")
 
 
 def describe_value(value: Any) -> str:
@@ -141,14 +291,25 @@ def _where(index: tuple[int, ...]) -> str:
 
 
 def compare_arrays(
-    got: Any, expected: Any, *, atol: float = 1e-5, rtol: float = 1e-4, what: str = "output"
+    got: Any,
+    expected: Any,
+    *,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    what: str = "output",
+    reference: str = "torch",
 ) -> str | None:
-    """None when ``got`` matches ``expected`` (shape and values), else the reason, in words."""
+    """None when ``got`` matches ``expected`` (shape and values), else the reason, in words.
+
+    reference: what ``expected`` comes from, as the message names it ("torch", "the numerical
+    gradient", ...).
+    """
     got_array = as_plain_array(got, f"your {what}")
     expected_array = torch_to_numpy(expected)
     if got_array.shape != expected_array.shape:
         return (
-            f"{what} shape {tuple(got_array.shape)} but torch gives {tuple(expected_array.shape)}"
+            f"{what} shape {tuple(got_array.shape)} but {reference} gives "
+            f"{tuple(expected_array.shape)}"
         )
     if got_array.size == 0:
         return None
@@ -161,9 +322,9 @@ def compare_arrays(
     worst = np.unravel_index(int(np.argmax(error)), error.shape)
     wrong = int(np.count_nonzero(~np.isclose(got_f, expected_f, atol=atol, rtol=rtol)))
     return (
-        f"{what} differs from torch at {wrong} of {got_f.size} positions; "
+        f"{what} differs from {reference} at {wrong} of {got_f.size} positions; "
         f"max error {float(error[worst]):.4g} at {_where(worst)} "
-        f"(yours {got_f[worst]:.6g}, torch {expected_f[worst]:.6g})"
+        f"(yours {got_f[worst]:.6g}, {reference} {expected_f[worst]:.6g})"
     )
 
 
@@ -221,18 +382,20 @@ def compare_call(
     rtol: float = 1e-4,
     what: str = "output",
     compare: Callable[[Any, Any], str | None] | None = None,
+    name: str | None = None,
 ) -> str | None:
     """Run both sides of one case; None when they agree, else the disagreement in words.
 
     Where torch raises, the student must raise ValueError or RuntimeError; where torch returns,
-    the student must return an equal result. NotImplementedError is never turned into a message:
-    it propagates so an unfinished exercise reads as unfinished.
+    the student must return an equal result. A NotImplementedError is never turned into a
+    disagreement: it is raised as :class:`NotWrittenYet` (naming the unfinished function, or
+    ``name``), so an unfinished exercise reads as unfinished, in two lines.
     """
     expected, torch_error = run_reference(reference)
     try:
         got = student()
-    except NotImplementedError:
-        raise
+    except NotImplementedError as err:
+        raise not_written(err, name) from None
     except ALLOWED_ERRORS as err:
         if torch_error is not None:
             return None
@@ -269,10 +432,12 @@ def check_cases(
     rtol: float = 1e-4,
     compare: Callable[[Any, Any], str | None] | None = None,
     quiet: bool = False,
+    against: str = "torch",
 ) -> int:
     """Check ``student_fn(**case) == reference_fn(**case)`` for each case; return the count.
 
     The first disagreement raises :class:`CheckFailure` with the case's parameters.
+    against: what the reference is, for the "ok: ... matches <against>" line.
     """
     __tracebackhide__ = True  # IPython and pytest show the student the message, not our frames
     count = 0
@@ -283,12 +448,13 @@ def check_cases(
             atol=atol,
             rtol=rtol,
             compare=compare,
+            name=name,
         )
         if problem is not None:
             raise CheckFailure(f"{name} fails for {describe_case(**case)}:\n  {problem}")
         count += 1
     if not quiet:
-        print(f"ok: {name} matches torch on {count} case(s)")
+        print(f"ok: {name} matches {against} on {count} case(s)")
     return count
 
 
@@ -303,6 +469,7 @@ def sweep(
     rtol: float = 1e-4,
     compare: Callable[[Any, Any], str | None] | None = None,
     quiet: bool = False,
+    against: str = "torch",
 ) -> int:
     """Randomized check over ``strategy`` (a hypothesis strategy of keyword dicts).
 
@@ -326,6 +493,7 @@ def sweep(
             atol=atol,
             rtol=rtol,
             compare=compare,
+            name=name,
         )
         return problem is not None
 
@@ -343,7 +511,7 @@ def sweep(
     except NoSuchExample:
         if not quiet:
             seeded = "fixed seed" if hidden is None else "hidden cases"
-            print(f"ok: {name} matches torch on {checked} random case(s) ({seeded})")
+            print(f"ok: {name} matches {against} on {checked} random case(s) ({seeded})")
         return checked
     problem = compare_call(
         lambda: student_fn(**minimal),
@@ -351,6 +519,7 @@ def sweep(
         atol=atol,
         rtol=rtol,
         compare=compare,
+        name=name,
     )
     raise CheckFailure(
         f"{name} fails for {describe_case(**minimal)} (minimal failing case, shrunk by hypothesis)"

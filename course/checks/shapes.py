@@ -30,6 +30,20 @@ SEED_SIZE_CASES: list[dict[str, Any]] = [
     {"h": 32, "w": 32, "kernel_size": 3},
 ]
 
+#: Seed 003 quotes this example from torch's documentation and never runs it:
+#: ``nn.Conv2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2), dilation=(3, 1))`` on an input
+#: (20, 16, 50, 100). Run, it gives (20, 33, 26, 100): H (50 + 8 - 6 - 1) // 2 + 1 = 26 (the
+#: stride does not divide evenly), W (100 + 4 - 4 - 1) // 1 + 1 = 100.
+SEED_003_LAYER: dict[str, Any] = {
+    "in_channels": 16,
+    "out_channels": 33,
+    "kernel_size": (3, 5),
+    "stride": (2, 1),
+    "padding": (4, 2),
+    "dilation": (3, 1),
+}
+SEED_003_INPUT = (20, 16, 50, 100)
+
 #: Hand-picked cases a student can see: each one catches a common mistake.
 VISIBLE_SIZE_CASES: list[dict[str, Any]] = [
     # stride that does not divide evenly: floor, not ceil
@@ -68,7 +82,7 @@ SEED_PARAM_CASES: list[dict[str, Any]] = [
     {"in_channels": 3, "out_channels": 2, "kernel_size": 3},  # seed 000: 2*3*3*3 + 2 = 56
     {"in_channels": 1, "out_channels": 4, "kernel_size": (2, 3)},  # seed 001: 4*1*2*3 + 4 = 28
     {"in_channels": 3, "out_channels": 6, "kernel_size": 3},  # seed 002: 6*3*3*3 + 6 = 168
-    {"in_channels": 3, "out_channels": 4, "kernel_size": 3, "bias": False},  # seed 004, no bias
+    {"in_channels": 3, "out_channels": 4, "kernel_size": 3, "bias": False},  # weight only: 4*3*3*3
     {"in_channels": 8, "out_channels": 4, "kernel_size": 3, "groups": 2},  # seed 001: N*C/G*K*K
     {"in_channels": 6, "out_channels": 6, "kernel_size": (3, 5), "groups": 6, "bias": False},
     {"in_channels": 6, "out_channels": 4, "kernel_size": 3, "groups": 4},  # torch raises
@@ -171,6 +185,38 @@ def check_output_size(
     if cases is None:
         cases = SEED_SIZE_CASES + VISIBLE_SIZE_CASES
     check_cases(student_fn, reference_output_size, cases, name=name, compare=compare_size)
+
+
+def seed003_example_shape() -> tuple[int, ...]:
+    """The output shape of seed 003's documentation example, by running the layer in torch."""
+    import torch
+
+    torch.manual_seed(0)
+    with torch.no_grad(), one_thread():
+        layer = torch.nn.Conv2d(**SEED_003_LAYER)
+        return tuple(int(n) for n in layer(torch.randn(*SEED_003_INPUT)).shape)
+
+
+def check_seed003_example(student_fn: Callable[..., Any], *, name: str = "conv2d_output_size"):
+    """Seed 003's documentation example as a check of ``student_fn`` (``conv2d_output_size``):
+    torch's layer maps (20, 16, 50, 100) to (20, 33, 26, 100), so the student's function must
+    return (26, 100) for h=50, w=100 and the layer's kernel, stride, padding and dilation."""
+    expected = seed003_example_shape()
+    n, _, h, w = SEED_003_INPUT
+    layer = SEED_003_LAYER
+    case = {
+        "h": h,
+        "w": w,
+        **{k: layer[k] for k in ("kernel_size", "stride", "padding", "dilation")},
+    }
+    check_cases(
+        student_fn, reference_output_size, [case], name=name, compare=compare_size, quiet=True
+    )
+    got = student_fn(**case)
+    print(
+        f"ok: seed 003's example: torch maps {SEED_003_INPUT} to {expected}, "
+        f"your sizes give {(n, layer['out_channels'], *(int(v) for v in got))}"
+    )
 
 
 def _int_or_pair(low: int, high: int) -> Any:
