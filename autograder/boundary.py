@@ -144,6 +144,24 @@ def python_paths() -> dict[str, list[str]]:
     }
 
 
+def pythonpath_package_roots() -> list[str]:
+    """The PYTHONPATH folders ``course`` and ``autograder`` are imported from, if any.
+
+    The zygote runs with ``-I`` (no PYTHONPATH, no user site): on a Dask worker whose packages
+    come from PYTHONPATH rather than the venv, it must be told where they are. Only those
+    folders' ``course`` and ``autograder`` are bound into the sandbox, nothing else of them.
+    """
+    entries = [os.path.realpath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    roots = []
+    for name in ("course", "autograder"):
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            parent = os.path.dirname(os.path.realpath(location))
+            if parent in entries and parent not in roots:
+                roots.append(parent)
+    return roots
+
+
 def layout(numpy_only: bool) -> list[tuple[str, ...]]:
     """The sandbox's view: ("ro", path) | ("symlink", path, target) | ("cover", path), in order.
 
@@ -222,6 +240,9 @@ def bwrap_command(
         cmd += ["--cap-drop", "ALL"]
         for cap in ZYGOTE_CAPS:
             cmd += ["--cap-add", cap]
+    # the fresh /proc, /dev and /tmp first: a bind below /tmp (a venv or a package folder that
+    # lives there, e.g. a clone in /tmp) must land on the tmpfs, not be hidden by it
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for entry in entries:
         if entry[0] == "ro":
             cmd += ["--ro-bind", sources.get(entry[1], entry[1]), entry[1]]
@@ -230,7 +251,7 @@ def bwrap_command(
     for entry in entries:
         if entry[0] == "cover":
             cmd += ["--perms", "0555", "--tmpfs", entry[1], "--remount-ro", entry[1]]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", spool, spool]
+    cmd += ["--bind", spool, spool]
     cmd += ["--chdir", "/", "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]

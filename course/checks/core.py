@@ -458,6 +458,24 @@ def check_cases(
     return count
 
 
+#: Calls a sweep may spend shrinking a failing case (deterministic, unlike a time limit: the same
+#: code gives the same message on every run).
+SHRINK_BUDGET = 300
+
+
+def _case_key(case: dict[str, Any]) -> str:
+    """A digest of one drawn case (arrays by dtype, shape and bytes)."""
+    digest = hashlib.sha256()
+    for name in sorted(case):
+        value = case[name]
+        if isinstance(value, np.ndarray):
+            digest.update(f"{name}:{value.dtype}:{value.shape}:".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        else:
+            digest.update(f"{name}={value!r};".encode())
+    return digest.hexdigest()
+
+
 def sweep(
     student_fn: Callable[..., Any],
     reference_fn: Callable[..., Any],
@@ -479,14 +497,24 @@ def sweep(
     Returns the number of cases checked when every case agrees.
     """
     __tracebackhide__ = True  # IPython and pytest show the student the message, not our frames
-    from hypothesis import HealthCheck, find, settings
+    from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis.errors import NoSuchExample
 
     checked = 0
+    failing: set[str] = set()  # keys of the cases seen to fail
+    shrink_calls = 0
 
     def disagrees(case: dict[str, Any]) -> bool:
-        nonlocal checked
-        checked += 1
+        nonlocal checked, shrink_calls
+        key = _case_key(case)
+        if failing:  # shrinking: bounded, so a failing check answers in seconds, not minutes
+            if key in failing:
+                return True
+            shrink_calls += 1
+            if shrink_calls > SHRINK_BUDGET:
+                return False
+        else:
+            checked += 1
         problem = compare_call(
             lambda: student_fn(**case),
             lambda: reference_fn(**case),
@@ -495,6 +523,8 @@ def sweep(
             compare=compare,
             name=name,
         )
+        if problem is not None:
+            failing.add(key)
         return problem is not None
 
     hidden = _hidden.get()
@@ -504,6 +534,9 @@ def sweep(
         max_examples=max_examples,
         deadline=None,
         suppress_health_check=list(HealthCheck),
+        # no "explain" phase: after a failure it line-traces every later call (sys.settrace),
+        # which made one shrink take minutes, and find() never shows its explanation anyway
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     )
     draws = None if hidden is None else random.Random(hidden.next_seed())
     try:
