@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -354,5 +353,7 @@ def test_trusted_grader_trains_in_the_sandbox_and_gives_full_marks(tmp_path):
         "test_evaluate": 2.0,
         "test_train_cnn": 2.0,
     }
-    assert not (workdir / learning.CHECK_LOGS).exists(), "the check must remove its log folders"
-    assert any(Path(workdir, "runs").glob("cnn-*/events.out.tfevents.*"))
+    # test_train_cnn's marks need the event files the student's run wrote (read by the grader
+    # through its copy of the sandbox's folder); the sandbox wrote only its own copy, never the
+    # grader's folder
+    assert not (workdir / "runs").exists() and not (workdir / learning.CHECK_LOGS).exists()
