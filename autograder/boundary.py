@@ -144,20 +144,21 @@ def python_paths() -> dict[str, list[str]]:
     }
 
 
-def pythonpath_package_roots() -> list[str]:
-    """The PYTHONPATH folders ``course`` and ``autograder`` are imported from, if any.
+def package_roots() -> list[str]:
+    """The folders ``course`` and ``autograder`` are imported from, where the venv is not.
 
-    The zygote runs with ``-I`` (no PYTHONPATH, no user site): on a Dask worker whose packages
-    come from PYTHONPATH rather than the venv, it must be told where they are. Only those
-    folders' ``course`` and ``autograder`` are bound into the sandbox, nothing else of them.
+    The zygote runs with ``-I`` (no PYTHONPATH, no current directory on ``sys.path``): when our
+    packages come from PYTHONPATH (a Dask worker) or from the current directory (the Gradescope
+    bundle runs ``python -m autograder`` in its source folder) it must be told where they are.
+    Only those folders' ``course`` and ``autograder`` are bound into the sandbox.
     """
-    entries = [os.path.realpath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    venv_site = set(python_paths()["venv_site"])
     roots = []
     for name in ("course", "autograder"):
         spec = importlib.util.find_spec(name)
         for location in (spec.submodule_search_locations or []) if spec else []:
             parent = os.path.dirname(os.path.realpath(location))
-            if parent in entries and parent not in roots:
+            if parent not in venv_site and parent not in roots:
                 roots.append(parent)
     return roots
 

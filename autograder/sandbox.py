@@ -491,8 +491,8 @@ class Zygote:
         if os.environ.get("COURSE_OFFLINE"):
             env["COURSE_OFFLINE"] = os.environ["COURSE_OFFLINE"]
         code = f"from autograder.sandbox import zygote_main; zygote_main({child.fileno()})"
-        extra_path = boundary.pythonpath_package_roots()
-        if extra_path:  # -I ignores PYTHONPATH: where it is how our packages are found
+        extra_path = boundary.package_roots()
+        if extra_path:  # -I: no PYTHONPATH, no current folder; our packages may be there
             code = f"import sys; sys.path[:0] = {extra_path!r}; " + code
         cmd = [sys.executable, "-I", "-c", code]
         user = zygote_user(info.mode)
