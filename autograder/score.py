@@ -504,7 +504,25 @@ class _Grader:
                     if self.mirror is not None:
                         self.mirror.sync()  # what the call wrote, before the check reads it
 
-            namespace[name] = proxy.StudentFunction(name, invoke, where)
+            def invoke_each(fn: str, calls: list) -> list:
+                started = time.monotonic()
+                cell = self.cell
+                if self.mirror is not None:
+                    self.mirror.push_deletions()
+                try:
+                    with cell.outside() if cell else contextlib.nullcontext():
+                        return choose().call_each(
+                            fn, calls, started + budget.left(), show_output=not self.in_hidden
+                        )
+                finally:
+                    spent = time.monotonic() - started
+                    budget.spend(spent)
+                    self.calls[0] += 1
+                    self.calls[1] += spent
+                    if self.mirror is not None:
+                        self.mirror.sync()
+
+            namespace[name] = proxy.StudentFunction(name, invoke, where, invoke_each)
         elif kind == "value":
             namespace[name] = value
         elif kind == "notplain":

@@ -580,10 +580,25 @@ def sweep(
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    draws = None if hidden is None else random.Random(hidden.next_seed())
+    seed = None if hidden is None else hidden.next_seed()
+    compared = dict(atol=atol, rtol=rtol, compare=compare, name=name)
+    batch_found = None  # a case the batch saw disagree (kept if the rerun agrees throughout)
+    if callable(getattr(student_fn, "call_each", None)):
+        agreed, batch_found = _sweep_each(
+            student_fn, reference_fn, strategy, search, seed, compared
+        )
+        if agreed is not None:
+            if not quiet:
+                seeded = "fixed seed" if hidden is None else "hidden cases"
+                print(f"ok: {name} matches {against} on {agreed} random case(s) ({seeded})")
+            return agreed
+    draws = None if seed is None else random.Random(seed)
     try:
         minimal = find(strategy, disagrees, settings=search, random=draws)
     except NoSuchExample:
+        if batch_found is not None:  # a function that answers differently the second time
+            case, problem = batch_found
+            raise CheckFailure(f"{name} fails for {describe_case(**case)}:\n  {problem}") from None
         if not quiet:
             seeded = "fixed seed" if hidden is None else "hidden cases"
             print(f"ok: {name} matches {against} on {checked} random case(s) ({seeded})")
@@ -600,6 +615,71 @@ def sweep(
         f"{name} fails for {describe_case(**minimal)} (minimal failing case, shrunk by hypothesis)"
         f":\n  {problem}"
     )
+
+
+#: Cases of a batched sweep compared one call at a time first (an unwritten or plainly wrong
+#: function fails there, as it would unbatched, without generating the rest).
+LIVE_CASES = 8
+
+
+def _sweep_each(student_fn, reference_fn, strategy, search, seed, compared) -> tuple:
+    """The sweep's cases in a few round trips, when the student's function is a grader proxy.
+
+    Hypothesis draws exactly the cases it would draw against a function that agrees on every
+    one (its choices depend on the answers only once one disagrees): the first LIVE_CASES are
+    compared one call at a time, as unbatched; the rest are recorded, then called in order in
+    one batch and compared. Returns (number of cases, None) when every one agrees; (None, None
+    or (case, problem) the batch saw) when any case disagrees, raises or could not be called:
+    the caller then runs the sweep unbatched from the start (the same cases, the same minimal
+    failing case, the same message).
+    """
+    from hypothesis import find
+    from hypothesis.errors import NoSuchExample
+
+    recorded: list[dict[str, Any]] = []
+    live = [0, False]  # cases compared one at a time; whether one disagreed
+
+    def disagrees(case: dict[str, Any]) -> bool:
+        if live[1] or live[0] >= LIVE_CASES:
+            recorded.append(case)
+            return False
+        live[0] += 1
+        problem = compare_call(
+            lambda: student_fn(**case), reference_call(reference_fn, case), **compared
+        )
+        live[1] = problem is not None
+        return live[1]
+
+    draws = None if seed is None else random.Random(seed)
+    try:
+        find(strategy, disagrees, settings=search, random=draws)
+        return None, None  # a live case disagreed
+    except NoSuchExample:
+        pass
+    except Exception:  # noqa: BLE001 - e.g. NotWrittenYet: the unbatched sweep says it again
+        return None, None
+    try:
+        outcomes = student_fn.call_each(recorded)
+        if len(outcomes) != len(recorded):
+            return None, None
+        for case, (ok, value) in zip(recorded, outcomes, strict=True):
+            problem = _replay(ok, value, reference_fn, case, compared)
+            if problem is not None:
+                return None, (case, problem)
+    except Exception:  # noqa: BLE001 - any doubt (NotWrittenYet, a time limit): unbatched
+        return None, None
+    return live[0] + len(recorded), None
+
+
+def _replay(ok: bool, value: Any, reference_fn, case, compared) -> str | None:
+    """compare_call on the outcome a batched call had."""
+
+    def replay() -> Any:
+        if not ok:
+            raise value
+        return value
+
+    return compare_call(replay, reference_call(reference_fn, case), **compared)
 
 
 def assert_close_number(got: Any, expected: float, *, case: str = "", tol: float = 1e-9) -> None:
