@@ -166,6 +166,11 @@ def build_root(entries: list, folder: str, *, proc: bool, uid: int, gid: int) ->
     mount(None, "/", None, MS_REC | MS_PRIVATE, None)
     os.makedirs(NEWROOT, exist_ok=True)
     mount("sandbox", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
+    # the private /tmp first: what the layout binds below /tmp (a venv in a clone there) must
+    # land on it, not be hidden by it
+    for sub, size in (("/tmp", "64m"), ("/dev/shm", "64m")):
+        os.makedirs(NEWROOT + sub, exist_ok=True)
+        mount("sandbox", NEWROOT + sub, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     for entry in entries:
         target = NEWROOT + entry[1]
         if entry[0] == "ro":
@@ -176,9 +181,6 @@ def build_root(entries: list, folder: str, *, proc: bool, uid: int, gid: int) ->
             if not os.path.lexists(target):
                 os.symlink(entry[2], target)
         # ("cover", ...) mounts come along with their parent's recursive bind
-    for sub, size in (("/tmp", "64m"), ("/dev/shm", "64m")):
-        os.makedirs(NEWROOT + sub, exist_ok=True)
-        mount("sandbox", NEWROOT + sub, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     for name in DEVICES:
         _mountpoint(NEWROOT + "/dev/" + name, "/dev/" + name)
         mount("/dev/" + name, NEWROOT + "/dev/" + name, None, MS_BIND, None)

@@ -416,6 +416,70 @@ class Sandbox:
             raise NameError(f"name {name!r} is not defined in your notebook")
         raise proxy.SandboxError(f"{name}: {done.get('ename')}: {done.get('evalue')}")
 
+    def call_each(
+        self, name: str, calls: list, until: float, *, show_output: bool = True
+    ) -> list[tuple[bool, Any]]:
+        """``call`` for each ``[args, kwargs]`` of ``calls``, in order, in as few round trips as
+        the replies' size allows: [(True, result) or (False, the exception call would raise)].
+
+        Raises what :meth:`call` raises when the sandbox times out, dies or breaks the protocol.
+        """
+        outcomes: list[tuple[bool, Any]] = []
+        while len(outcomes) < len(calls):
+            if self.dead_reason is not None:
+                raise proxy.SandboxError(f"cannot call {name}: {self.dead_reason}")
+            timeout = until - time.monotonic()
+            if timeout <= 0:
+                raise proxy.SandboxTimeout(f"{name} was not called: the test cell's time is up")
+            todo = calls[len(outcomes) :]
+            message = {"op": "call_each", "name": name, "calls": todo}
+            status, done = self._request(message, timeout, self._forwarder(show_output))
+            results = done.get("results")
+            if status == "done" and done.get("status") == "each" and type(results) is list:
+                if not results or len(results) > len(todo):
+                    raise proxy.SandboxError(f"{name}: the sandbox broke the protocol")
+                outcomes += [self._outcome(name, status, r) for r in results]
+                continue
+            self._outcome(name, status, done)  # raises: timeout, death, protocol
+            raise proxy.SandboxError(f"{name}: {done.get('ename')}: {done.get('evalue')}")
+        return outcomes
+
+    def _forwarder(self, show_output: bool):
+        def forward(output: Any) -> None:
+            if not show_output:
+                self.dropped_outputs += 1
+                return
+            cleaned = self._clean_output(output)
+            if cleaned and cleaned["output_type"] == "stream":
+                print(cleaned["text"], end="", file=sys.stdout)
+
+        return forward
+
+    def _outcome(self, name: str, status: str, done: Any) -> tuple[bool, Any]:
+        """One call's reply as (True, value) or (False, exception); raises for our side."""
+        if type(done) is not dict:
+            raise proxy.SandboxError(f"{name}: the sandbox broke the protocol")
+        if status == "dead":
+            raise proxy.SandboxError(f"{name} could not finish: {self.dead_reason}")
+        if status == "timeout" or done.get("status") == "interrupted":
+            raise proxy.SandboxTimeout(
+                f"{name} ran past the time limit ({self.limits.cell_timeout:g} s per test cell)"
+                + (f"; {self.dead_reason}" if self.dead_reason else "")
+            )
+        kind = done.get("status")
+        if kind == "ok":
+            try:
+                return True, proxy.decode(done.get("value"))
+            except (proxy.NotPlainData, ValueError, TypeError) as problem:
+                return False, proxy.NotPlainData(f"{name} returned malformed data: {problem}")
+        if kind == "raised":
+            return False, proxy.rebuild_exception(done.get("ename"), done.get("evalue"), name)
+        if kind == "notplain":
+            return False, proxy.NotPlainData(str(done.get("evalue", ""))[:2000])
+        if kind == "missing":
+            return False, NameError(f"name {name!r} is not defined in your notebook")
+        raise proxy.SandboxError(f"{name}: {done.get('ename')}: {done.get('evalue')}")
+
     def pause(self) -> None:
         """Stop every process of this sandbox (SIGSTOP, verified) until :meth:`resume`."""
         if self.paused or self.proc is None or self.dead_reason is not None:

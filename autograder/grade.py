@@ -398,7 +398,9 @@ def _summary(plan: Plan, ledger, failures: int, seconds: float) -> int:
     print(f"\ngrades: {plan.out / 'grades.csv'}\ngradebook: {plan.db_url}", flush=True)
     means = ledger.stage_means()
     if means:
-        stages = ", ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in means.items())
+        from autograder.task import format_stages
+
+        stages = format_stages(means)
         print(f"{len(ledger.timings)} graded in {seconds:.1f} s; mean per submission: {stages}")
     failures += len(ledger.not_recorded)
     if failures:

@@ -18,6 +18,7 @@ Replies: ``{"id", "type": "output", "output": {...nbformat output...}}`` then
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -219,6 +220,8 @@ def serve(sock: socket.socket, output_cap: int) -> None:
                 reply = _lookup(shell, request.get("name", ""))
             elif op == "call":
                 reply = _call(shell, request)
+            elif op == "call_each":
+                reply = _call_each(shell, request)
             else:
                 reply = {"status": "error", "ename": "ProtocolError", "evalue": str(op)}
         except KeyboardInterrupt:
@@ -285,3 +288,30 @@ def _call(shell, request: dict) -> dict:
         return {"status": "ok", "value": proxy.encode(value, f"the result of {name}")}
     except proxy.NotPlainData as problem:
         return {"status": "notplain", "evalue": str(problem)}
+
+
+#: Bytes of encoded results one ``call_each`` reply carries at most (the rest: the next request).
+CALL_EACH_BYTES = 8 * 1024 * 1024
+
+
+def _call_each(shell, request: dict) -> dict:
+    """``_call`` for each (args, kwargs) of ``calls`` in order: one reply for the lot.
+
+    Stops early (the grader asks again for the rest) once the results pass CALL_EACH_BYTES;
+    an interrupt (the time limit) ends the whole request as interrupted.
+    """
+    calls = request.get("calls")
+    if type(calls) is not list:
+        return {"status": "error", "ename": "ProtocolError", "evalue": "calls"}
+    results, size = [], 0
+    for pair in calls:
+        if type(pair) is not list or len(pair) != 2:
+            return {"status": "error", "ename": "ProtocolError", "evalue": "call"}
+        reply = _call(shell, {"name": request.get("name", ""), "args": pair[0], "kwargs": pair[1]})
+        if reply.get("status") == "interrupted":
+            return reply
+        results.append(reply)
+        size += len(json.dumps(reply, separators=(",", ":")))
+        if size > CALL_EACH_BYTES:
+            break
+    return {"status": "each", "results": results}

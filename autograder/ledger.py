@@ -112,6 +112,7 @@ class Ledger:
 
     def keep(self, outcome: TaskOutcome) -> SubmissionResult:
         """A graded outcome: its files on disk, then recorded (see the module docstring)."""
+        started = time.monotonic()
         result = outcome.result
         sdir = self.folder(result.student_id)
         for nb in result.notebooks:
@@ -123,9 +124,11 @@ class Ledger:
         pending = {"result": result.to_json(), "log": outcome.log}
         _atomic_write(sdir / UNRECORDED, json.dumps(pending).encode())
         self._append_log(result.student_id, outcome.log)
-        if outcome.timings:
-            self.timings.append(outcome.timings)
         self.record(result)
+        took = time.monotonic() - started
+        self._append_log(result.student_id, f"recorded in {took:.2f} s\n")
+        if outcome.timings:
+            self.timings.append({**outcome.timings, "record": took})
         return result
 
     def log_attempt(self, outcome: TaskOutcome) -> None:

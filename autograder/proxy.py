@@ -315,11 +315,36 @@ class StudentFunction:
     decoded result or raises. Arguments must be plain data (the test-cell contract).
     """
 
-    def __init__(self, name: str, invoke: Callable[[str, Any, Any], Any], where: str = "sandbox"):
+    def __init__(
+        self,
+        name: str,
+        invoke: Callable[[str, Any, Any], Any],
+        where: str = "sandbox",
+        invoke_each: Callable[[str, list], list] | None = None,
+    ):
         self.__name__ = name
         self.__qualname__ = name
         self._invoke = invoke
+        self._invoke_each = invoke_each
         self._where = where
+
+    def call_each(self, cases: list[dict[str, Any]]) -> list[tuple[bool, Any]]:
+        """``self(**case)`` for each case, in order, in as few round trips as may be:
+        [(True, result) or (False, the exception that call raised)]. Raises when the sandbox
+        could not answer (time limit, death): then no outcome is known for sure."""
+        if self._invoke_each is None:
+            outcomes: list[tuple[bool, Any]] = []
+            for case in cases:
+                try:
+                    outcomes.append((True, self(**case)))
+                except Exception as error:  # noqa: BLE001 - the call's outcome, as data
+                    outcomes.append((False, error))
+            return outcomes
+        calls = [
+            [encode((), f"an argument passed to {self.__name__}"), encode(dict(case), "a case")]
+            for case in cases
+        ]
+        return self._invoke_each(self.__name__, calls)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         args_tree = encode(tuple(args), f"an argument passed to {self.__name__}")

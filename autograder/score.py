@@ -48,8 +48,12 @@ HIDDEN_OUTPUT_NOTE = "(what your code printed while the hidden tests ran is not 
 
 #: Timings of the last grade_notebook call (seconds), for benchmarks and reports: sandbox_start
 #: (fork to ready, both sandboxes), student_cells, tests (grader side and calls into the
-#: sandbox), notebook (all of it).
+#: sandbox), tests_in_sandbox (of tests: the calls), round_trips (a count), notebook (all of it).
 LAST_TIMINGS: dict[str, float] = {}
+#: torch's answers to the cases of pure references (course.checks.core.pure_reference), kept
+#: by this trusted process for every notebook it grades: the same case, the same answer, computed
+#: once. Never in a sandbox; it changes no case and no comparison.
+REFERENCE_ANSWERS: dict = {}
 
 
 def nbgrader_meta(cell: Any) -> dict:
@@ -246,7 +250,14 @@ class _Grader:
         self.notes: list[str] = []
         self.mirror: Mirror | None = None  # what the checks read of the student's files
         self.cell: guard.TrustedCell | None = None  # the test cell running now
-        self.timings = {"sandbox_start": 0.0, "student_cells": 0.0, "tests": 0.0}
+        self.timings = {
+            "sandbox_start": 0.0,
+            "student_cells": 0.0,
+            "tests": 0.0,
+            "tests_in_sandbox": 0.0,  # of tests: waiting on calls into the sandbox
+            "round_trips": 0.0,  # calls into the sandbox (a count)
+        }
+        self.calls = [0, 0.0]  # the running test cell's calls into the sandbox: count, seconds
 
     @contextlib.contextmanager
     def _stage(self, name: str):
@@ -351,7 +362,15 @@ class _Grader:
         source_cell = self.tests[grade_id]
         points = float(nbgrader_meta(source_cell).get("points", 0) or 0)
         hidden = bool(HIDDEN_RE.search(source_cell.source))
+        started, self.calls = time.monotonic(), [0, 0.0]
         passed, message = self.run_test(grade_id, source_cell.source)
+        took, (trips, inside) = time.monotonic() - started, self.calls
+        self.timings["tests_in_sandbox"] += inside
+        self.timings["round_trips"] += trips
+        self.log(
+            f"test {grade_id}: {'passed' if passed else 'failed'} in {took:.2f} s (grader "
+            f"{took - inside:.2f} s, calls into the sandbox {inside:.2f} s, {trips} round trips)"
+        )
         self.results[grade_id] = TestResult(
             grade_id=grade_id,
             points=points if passed else 0.0,
@@ -435,21 +454,22 @@ class _Grader:
 
     def execute(self, grade_id: str, tree: ast.Module, python: str, namespace: dict) -> None:
         """Run the test cell's statements; the hidden ones with the secret's cases, unseen."""
-        from course.checks.core import hidden_cases
+        from course.checks.core import hidden_cases, reference_answers
 
         filename = f"<test {grade_id}>"
         key = secret.cell_key(self.hidden_key, grade_id)
-        for is_hidden, module in segments(tree, python):
-            code = compile(module, filename, "exec")
-            if not is_hidden:
-                exec(code, namespace)  # noqa: S102
-                continue
-            self.in_hidden = True
-            try:
-                with hidden_cases(key):
+        with reference_answers(REFERENCE_ANSWERS):
+            for is_hidden, module in segments(tree, python):
+                code = compile(module, filename, "exec")
+                if not is_hidden:
                     exec(code, namespace)  # noqa: S102
-            finally:
-                self.in_hidden = False
+                    continue
+                self.in_hidden = True
+                try:
+                    with hidden_cases(key):
+                        exec(code, namespace)  # noqa: S102
+                finally:
+                    self.in_hidden = False
 
     def _dropped(self) -> int:
         return sum(sb.dropped_outputs for sb in (self.sandbox, self.numpy_sandbox) if sb)
@@ -477,11 +497,32 @@ class _Grader:
                             show_output=not self.in_hidden,
                         )
                 finally:
-                    budget.spend(time.monotonic() - started)
+                    spent = time.monotonic() - started
+                    budget.spend(spent)
+                    self.calls[0] += 1
+                    self.calls[1] += spent
                     if self.mirror is not None:
                         self.mirror.sync()  # what the call wrote, before the check reads it
 
-            namespace[name] = proxy.StudentFunction(name, invoke, where)
+            def invoke_each(fn: str, calls: list) -> list:
+                started = time.monotonic()
+                cell = self.cell
+                if self.mirror is not None:
+                    self.mirror.push_deletions()
+                try:
+                    with cell.outside() if cell else contextlib.nullcontext():
+                        return choose().call_each(
+                            fn, calls, started + budget.left(), show_output=not self.in_hidden
+                        )
+                finally:
+                    spent = time.monotonic() - started
+                    budget.spend(spent)
+                    self.calls[0] += 1
+                    self.calls[1] += spent
+                    if self.mirror is not None:
+                        self.mirror.sync()
+
+            namespace[name] = proxy.StudentFunction(name, invoke, where, invoke_each)
         elif kind == "value":
             namespace[name] = value
         elif kind == "notplain":
@@ -606,6 +647,8 @@ def grade_notebook(
         f"{notebook_name}: {result.score:g}/{result.max_score:g} in "
         f"{LAST_TIMINGS['notebook']:.2f} s (sandbox start {grader.timings['sandbox_start']:.2f} s, "
         f"student cells {grader.timings['student_cells']:.2f} s, "
-        f"tests {grader.timings['tests']:.2f} s)"
+        f"tests {grader.timings['tests']:.2f} s, of which calls into the sandbox "
+        f"{grader.timings['tests_in_sandbox']:.2f} s in {grader.timings['round_trips']:.0f} "
+        "round trips)"
     )
     return result

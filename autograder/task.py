@@ -41,7 +41,17 @@ from autograder.results import (
 #: Tests may point the grader at a stand-in scorer (module:function) when no sandbox is needed.
 SCORER_ENV = "AUTOGRADER_TEST_SCORER"
 #: Stage timings reported per submission (seconds), summed over its notebooks.
-STAGES = ("validate", "sandbox_start", "student_cells", "tests")
+STAGES = ("validate", "sandbox_start", "student_cells", "tests", "tests_in_sandbox", "round_trips")
+#: Stages that are counts, not seconds.
+COUNTS = ("round_trips",)
+
+
+def format_stages(timings: dict[str, float]) -> str:
+    """``validate 0.01 s, ..., round trips 612 x`` (the ``stages:`` line of grading.log)."""
+    return ", ".join(
+        f"{k.replace('_', ' ')} {v:.0f} x" if k in COUNTS else f"{k.replace('_', ' ')} {v:.2f} s"
+        for k, v in timings.items()
+    )
 
 
 @dataclass(frozen=True)
@@ -260,8 +270,7 @@ def grade_submission(
     scratch = Path(tempfile.mkdtemp(prefix="grading-", dir=scratch_root))
     try:
         result = _grade(run, task, scratch, log, outcome, sources)
-        stages = (f"{k.replace('_', ' ')} {v:.2f} s" for k, v in outcome.timings.items())
-        log("stages: " + ", ".join(stages))
+        log("stages: " + format_stages(outcome.timings))
         log(f"--- done: {result.status} {result.score:g}/{result.max_score:g}")
         outcome.result_json = result.to_json()
     except InfrastructureError as exc:

@@ -120,7 +120,7 @@ def grade_ours(course: Path, assignment: str, label: str, args, env: dict, check
 
 def in_run_marginal(out: Path, workers: int) -> float | None:
     """Seconds between completions once the first batch is done (result.json mtimes)."""
-    done = sorted(p.stat().st_mtime for p in out.glob("*/result.json"))
+    done = sorted(p.stat().st_mtime for p in out.glob("**/result.json"))
     first = max(1, workers)
     if len(done) <= first + 1:
         return None
@@ -129,7 +129,7 @@ def in_run_marginal(out: Path, workers: int) -> float | None:
 
 def stage_means(out: Path) -> dict[str, float]:
     sums: dict[str, list[float]] = {}
-    for log in out.glob("*/grading.log"):
+    for log in out.glob("**/grading.log"):
         found = STAGES_RE.findall(log.read_text(errors="replace"))
         if not found:
             continue
@@ -255,7 +255,9 @@ def report(args, times, stages, disagree, slopes) -> None:
     for label, means in stages.items():
         print(
             f"stages, mean per submission, {label}: "
-            + ", ".join(f"{k} {v:.2f} s" for k, v in means.items())
+            + ", ".join(
+                f"{k} {v:.0f}" if k == "round trips" else f"{k} {v:.2f} s" for k, v in means.items()
+            )
         )
     if not args.no_stock:
         print(

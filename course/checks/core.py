@@ -365,12 +365,87 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+#: Errors of torch's that mean "torch rejects this case" (the student must raise there too).
+REFERENCE_ERRORS = (ValueError, RuntimeError, TypeError, IndexError)
+
+_answers: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "course_reference_answers", default=None
+)
+#: Most answers one store keeps (then it starts afresh): a bound on the grader's memory.
+MAX_STORED_ANSWERS = 200_000
+
+
+def pure_reference(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``fn`` (a torch reference) as a pure function of its plain arguments.
+
+    Only marked references are ever answered from a store (:func:`reference_answers`): one that
+    draws from :func:`case_rng`, reads a file or keeps state must not be marked.
+    """
+    fn.pure_reference = True  # type: ignore[attr-defined]
+    return fn
+
+
+@contextlib.contextmanager
+def reference_answers(store: dict) -> Iterator[None]:
+    """Inside the block, marked references answer a case they already answered from ``store``.
+
+    Only the trusted grader enters this (one store per grader process): torch computes the
+    expected value of a case once, however many students get that case. Which cases a student
+    gets, and what their function is compared with, do not change.
+    """
+    if len(store) > MAX_STORED_ANSWERS:
+        store.clear()
+    token = _answers.set(store)
+    try:
+        yield
+    finally:
+        _answers.reset(token)
+
+
+def _plain_key(value: Any) -> Any:
+    """A hashable key that tells 1, 1.0 and True apart; None for anything but plain scalars and
+    tuples/lists of them (an array's repr is abridged: never a key)."""
+    cls = type(value)
+    if cls in (int, float, str, bool, type(None)):
+        return (cls.__name__, value)
+    if cls in (tuple, list):
+        items = tuple(_plain_key(v) for v in value)
+        return None if None in items else (cls.__name__, items)
+    return None
+
+
+def reference_call(reference_fn: Callable[..., Any], case: dict[str, Any]) -> Callable[[], Any]:
+    """``lambda: reference_fn(**case)``, answered from the grader's store when it may be."""
+    store = _answers.get()
+    if store is None or not getattr(reference_fn, "pure_reference", False):
+        return lambda: reference_fn(**case)
+    items = tuple(sorted((k, _plain_key(v)) for k, v in case.items()))
+    if any(v is None for _, v in items):
+        return lambda: reference_fn(**case)
+    key = (reference_fn.__module__, reference_fn.__qualname__, items)
+
+    def answer() -> Any:
+        found = store.get(key)
+        if found is None:
+            try:
+                found = (True, reference_fn(**case))
+            except REFERENCE_ERRORS as err:
+                found = (False, err)
+            store[key] = found
+        ok, value = found
+        if not ok:
+            raise value.with_traceback(None)
+        return value
+
+    return answer
+
+
 def run_reference(reference: Callable[[], Any]) -> tuple[Any, BaseException | None]:
     """Call torch's side; return (result, None) or (None, the error torch raised)."""
     try:
         with one_thread():
             return reference(), None
-    except (ValueError, RuntimeError, TypeError, IndexError) as err:
+    except REFERENCE_ERRORS as err:
         return None, err
 
 
@@ -444,7 +519,7 @@ def check_cases(
     for case in cases:
         problem = compare_call(
             lambda case=case: student_fn(**case),
-            lambda case=case: reference_fn(**case),
+            reference_call(reference_fn, case),
             atol=atol,
             rtol=rtol,
             compare=compare,
@@ -461,6 +536,26 @@ def check_cases(
 #: Calls a sweep may spend shrinking a failing case (deterministic, unlike a time limit: the same
 #: code gives the same message on every run).
 SHRINK_BUDGET = 300
+
+
+def search_settings(max_examples: int, *, derandomize: bool = True):
+    """hypothesis settings for every search of the course's checks.
+
+    No example database (nothing written next to the notebook), no deadline (a loaded machine),
+    no health checks (strategies of arrays are slow to draw), and no "explain" phase: after a
+    failure it line-traces every later call (``sys.settrace``), which made a single shrink take
+    minutes in a long-lived process, and ``find()`` never shows its explanation anyway.
+    """
+    from hypothesis import HealthCheck, Phase, settings
+
+    return settings(
+        database=None,
+        derandomize=derandomize,
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    )
 
 
 def _case_key(case: dict[str, Any]) -> str:
@@ -497,7 +592,7 @@ def sweep(
     Returns the number of cases checked when every case agrees.
     """
     __tracebackhide__ = True  # IPython and pytest show the student the message, not our frames
-    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis import find
     from hypothesis.errors import NoSuchExample
 
     checked = 0
@@ -517,7 +612,7 @@ def sweep(
             checked += 1
         problem = compare_call(
             lambda: student_fn(**case),
-            lambda: reference_fn(**case),
+            reference_call(reference_fn, case),
             atol=atol,
             rtol=rtol,
             compare=compare,
@@ -528,27 +623,33 @@ def sweep(
         return problem is not None
 
     hidden = _hidden.get()
-    search = settings(
-        database=None,
-        derandomize=hidden is None,
-        max_examples=max_examples,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        # no "explain" phase: after a failure it line-traces every later call (sys.settrace),
-        # which made one shrink take minutes, and find() never shows its explanation anyway
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-    )
-    draws = None if hidden is None else random.Random(hidden.next_seed())
+    search = search_settings(max_examples, derandomize=hidden is None)
+    seed = None if hidden is None else hidden.next_seed()
+    compared = dict(atol=atol, rtol=rtol, compare=compare, name=name)
+    batch_found = None  # a case the batch saw disagree (kept if the rerun agrees throughout)
+    if callable(getattr(student_fn, "call_each", None)):
+        agreed, batch_found = _sweep_each(
+            student_fn, reference_fn, strategy, search, seed, compared
+        )
+        if agreed is not None:
+            if not quiet:
+                seeded = "fixed seed" if hidden is None else "hidden cases"
+                print(f"ok: {name} matches {against} on {agreed} random case(s) ({seeded})")
+            return agreed
+    draws = None if seed is None else random.Random(seed)
     try:
         minimal = find(strategy, disagrees, settings=search, random=draws)
     except NoSuchExample:
+        if batch_found is not None:  # a function that answers differently the second time
+            case, problem = batch_found
+            raise CheckFailure(f"{name} fails for {describe_case(**case)}:\n  {problem}") from None
         if not quiet:
             seeded = "fixed seed" if hidden is None else "hidden cases"
             print(f"ok: {name} matches {against} on {checked} random case(s) ({seeded})")
         return checked
     problem = compare_call(
         lambda: student_fn(**minimal),
-        lambda: reference_fn(**minimal),
+        reference_call(reference_fn, minimal),
         atol=atol,
         rtol=rtol,
         compare=compare,
@@ -558,6 +659,71 @@ def sweep(
         f"{name} fails for {describe_case(**minimal)} (minimal failing case, shrunk by hypothesis)"
         f":\n  {problem}"
     )
+
+
+#: Cases of a batched sweep compared one call at a time first (an unwritten or plainly wrong
+#: function fails there, as it would unbatched, without generating the rest).
+LIVE_CASES = 8
+
+
+def _sweep_each(student_fn, reference_fn, strategy, search, seed, compared) -> tuple:
+    """The sweep's cases in a few round trips, when the student's function is a grader proxy.
+
+    Hypothesis draws exactly the cases it would draw against a function that agrees on every
+    one (its choices depend on the answers only once one disagrees): the first LIVE_CASES are
+    compared one call at a time, as unbatched; the rest are recorded, then called in order in
+    one batch and compared. Returns (number of cases, None) when every one agrees; (None, None
+    or (case, problem) the batch saw) when any case disagrees, raises or could not be called:
+    the caller then runs the sweep unbatched from the start (the same cases, the same minimal
+    failing case, the same message).
+    """
+    from hypothesis import find
+    from hypothesis.errors import NoSuchExample
+
+    recorded: list[dict[str, Any]] = []
+    live = [0, False]  # cases compared one at a time; whether one disagreed
+
+    def disagrees(case: dict[str, Any]) -> bool:
+        if live[1] or live[0] >= LIVE_CASES:
+            recorded.append(case)
+            return False
+        live[0] += 1
+        problem = compare_call(
+            lambda: student_fn(**case), reference_call(reference_fn, case), **compared
+        )
+        live[1] = problem is not None
+        return live[1]
+
+    draws = None if seed is None else random.Random(seed)
+    try:
+        find(strategy, disagrees, settings=search, random=draws)
+        return None, None  # a live case disagreed
+    except NoSuchExample:
+        pass
+    except Exception:  # noqa: BLE001 - e.g. NotWrittenYet: the unbatched sweep says it again
+        return None, None
+    try:
+        outcomes = student_fn.call_each(recorded)
+        if len(outcomes) != len(recorded):
+            return None, None
+        for case, (ok, value) in zip(recorded, outcomes, strict=True):
+            problem = _replay(ok, value, reference_fn, case, compared)
+            if problem is not None:
+                return None, (case, problem)
+    except Exception:  # noqa: BLE001 - any doubt (NotWrittenYet, a time limit): unbatched
+        return None, None
+    return live[0] + len(recorded), None
+
+
+def _replay(ok: bool, value: Any, reference_fn, case, compared) -> str | None:
+    """compare_call on the outcome a batched call had."""
+
+    def replay() -> Any:
+        if not ok:
+            raise value
+        return value
+
+    return compare_call(replay, reference_call(reference_fn, case), **compared)
 
 
 def assert_close_number(got: Any, expected: float, *, case: str = "", tol: float = 1e-9) -> None:

@@ -24,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from course.checks.core import CheckFailure, check_cases, describe_case, one_thread, sweep
+from course.checks.core import (
+    CheckFailure,
+    check_cases,
+    describe_case,
+    one_thread,
+    search_settings,
+    sweep,
+)
 
 Pair = int | tuple[int, int]
 
@@ -284,19 +291,13 @@ def check_col2im_is_adjoint(
     only (torch is not involved); the failing case is named.
     """
     __tracebackhide__ = True
-    from hypothesis import HealthCheck, find, settings
+    from hypothesis import find
     from hypothesis.errors import NoSuchExample
 
     def broken(case: dict[str, Any]) -> bool:
         return _adjoint_problem(im2col_fn, col2im_fn, case) is not None
 
-    search = settings(
-        database=None,
-        derandomize=True,
-        max_examples=random,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    search = search_settings(random)
     try:
         case = find(unfold_strategy(invalid=False), broken, settings=search)
     except NoSuchExample:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from course.checks.core import check_cases, one_thread, sweep
+from course.checks.core import check_cases, one_thread, pure_reference, sweep
 
 IntOrPair = int | tuple[int, int]
 
@@ -97,6 +97,7 @@ def _pair(value: Any) -> tuple[Any, Any]:
     return (value, value)
 
 
+@pure_reference
 def reference_output_size(
     h: int,
     w: int,
@@ -123,6 +124,7 @@ def reference_output_size(
     return int(out.shape[2]), int(out.shape[3])
 
 
+@pure_reference
 def reference_param_count(
     in_channels: int,
     out_channels: int,
