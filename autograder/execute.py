@@ -379,42 +379,13 @@ class Sandbox:
 
         ``show_output=False`` (a hidden test is running) drops what the student's code prints.
         """
-        if self.dead_reason is not None:
-            raise proxy.SandboxError(f"cannot call {name}: {self.dead_reason}")
-        timeout = until - time.monotonic()
-        if timeout <= 0:
-            raise proxy.SandboxTimeout(f"{name} was not called: the test cell's time is up")
-
-        def forward(output: Any) -> None:
-            if not show_output:
-                self.dropped_outputs += 1
-                return
-            cleaned = self._clean_output(output)
-            if cleaned and cleaned["output_type"] == "stream":
-                print(cleaned["text"], end="", file=sys.stdout)
-
         message = {"op": "call", "name": name, "args": args, "kwargs": kwargs}
-        status, done = self._request(message, timeout, forward)
-        if status == "dead":
-            raise proxy.SandboxError(f"{name} could not finish: {self.dead_reason}")
-        if status == "timeout" or done.get("status") == "interrupted":
-            raise proxy.SandboxTimeout(
-                f"{name} ran past the time limit ({self.limits.cell_timeout:g} s per test cell)"
-                + (f"; {self.dead_reason}" if self.dead_reason else "")
-            )
-        kind = done.get("status")
-        if kind == "ok":
-            try:
-                return proxy.decode(done.get("value"))
-            except (proxy.NotPlainData, ValueError, TypeError) as problem:
-                raise proxy.NotPlainData(f"{name} returned malformed data: {problem}") from None
-        if kind == "raised":
-            raise proxy.rebuild_exception(done.get("ename"), done.get("evalue"), name)
-        if kind == "notplain":
-            raise proxy.NotPlainData(str(done.get("evalue", ""))[:2000])
-        if kind == "missing":
-            raise NameError(f"name {name!r} is not defined in your notebook")
-        raise proxy.SandboxError(f"{name}: {done.get('ename')}: {done.get('evalue')}")
+        timeout = self._time_left(name, until)
+        status, done = self._request(message, timeout, self._forwarder(show_output))
+        ok, value = self._outcome(name, status, done)
+        if ok:
+            return value
+        raise value
 
     def call_each(
         self, name: str, calls: list, until: float, *, show_output: bool = True
@@ -426,11 +397,7 @@ class Sandbox:
         """
         outcomes: list[tuple[bool, Any]] = []
         while len(outcomes) < len(calls):
-            if self.dead_reason is not None:
-                raise proxy.SandboxError(f"cannot call {name}: {self.dead_reason}")
-            timeout = until - time.monotonic()
-            if timeout <= 0:
-                raise proxy.SandboxTimeout(f"{name} was not called: the test cell's time is up")
+            timeout = self._time_left(name, until)
             todo = calls[len(outcomes) :]
             message = {"op": "call_each", "name": name, "calls": todo}
             status, done = self._request(message, timeout, self._forwarder(show_output))
@@ -443,6 +410,15 @@ class Sandbox:
             self._outcome(name, status, done)  # raises: timeout, death, protocol
             raise proxy.SandboxError(f"{name}: {done.get('ename')}: {done.get('evalue')}")
         return outcomes
+
+    def _time_left(self, name: str, until: float) -> float:
+        """Seconds left for a call of ``name``; raises when it cannot be made."""
+        if self.dead_reason is not None:
+            raise proxy.SandboxError(f"cannot call {name}: {self.dead_reason}")
+        timeout = until - time.monotonic()
+        if timeout <= 0:
+            raise proxy.SandboxTimeout(f"{name} was not called: the test cell's time is up")
+        return timeout
 
     def _forwarder(self, show_output: bool):
         def forward(output: Any) -> None:

@@ -482,20 +482,16 @@ class _Grader:
         if kind == "function":
             where = "numpy-only sandbox (no torch)" if use_numpy else "sandbox"
 
-            def invoke(fn: str, args: Any, kwargs: Any) -> Any:
+            @contextlib.contextmanager
+            def crossing():
+                """One trip into the sandbox: not charged to the cell, files synced around it."""
                 started = time.monotonic()
                 cell = self.cell
                 if self.mirror is not None:
                     self.mirror.push_deletions()
                 try:
                     with cell.outside() if cell else contextlib.nullcontext():
-                        return choose().call(
-                            fn,
-                            args,
-                            kwargs,
-                            started + budget.left(),
-                            show_output=not self.in_hidden,
-                        )
+                        yield started + budget.left()
                 finally:
                     spent = time.monotonic() - started
                     budget.spend(spent)
@@ -504,23 +500,13 @@ class _Grader:
                     if self.mirror is not None:
                         self.mirror.sync()  # what the call wrote, before the check reads it
 
+            def invoke(fn: str, args: Any, kwargs: Any) -> Any:
+                with crossing() as until:
+                    return choose().call(fn, args, kwargs, until, show_output=not self.in_hidden)
+
             def invoke_each(fn: str, calls: list) -> list:
-                started = time.monotonic()
-                cell = self.cell
-                if self.mirror is not None:
-                    self.mirror.push_deletions()
-                try:
-                    with cell.outside() if cell else contextlib.nullcontext():
-                        return choose().call_each(
-                            fn, calls, started + budget.left(), show_output=not self.in_hidden
-                        )
-                finally:
-                    spent = time.monotonic() - started
-                    budget.spend(spent)
-                    self.calls[0] += 1
-                    self.calls[1] += spent
-                    if self.mirror is not None:
-                        self.mirror.sync()
+                with crossing() as until:
+                    return choose().call_each(fn, calls, until, show_output=not self.in_hidden)
 
             namespace[name] = proxy.StudentFunction(name, invoke, where, invoke_each)
         elif kind == "value":
