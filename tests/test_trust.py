@@ -540,6 +540,41 @@ def test_fork_bomb_is_bounded(tmp_path):
     assert points(result) == {"test_add": 1, "test_add_hidden": 2, "test_conv": 0}
 
 
+# Student code shares its process with the kernel's end of the channel to the grader: it can
+# write anything on that socket. Each variant must cost the student only the tests of that
+# sandbox, with a reason, and never become our failure.
+CHANNEL_ATTACKS = {
+    "a header claiming 4 GiB": "k._channel.sock.sendall(b'\\xff\\xff\\xff\\xff' + b'x' * 64)",
+    "bytes that are no frame": "k._channel.sock.sendall(b'\\x00\\x00\\x00\\x05hello')",
+    "the socket closed": "import os\nos.close(k._channel.sock.fileno())",
+}
+
+
+@needs_root
+@pytest.mark.parametrize("attack", sorted(CHANNEL_ATTACKS))
+def test_garbage_on_the_grader_channel_costs_only_that_sandboxs_tests(tmp_path, attack):
+    cell = "import autograder.kernel as k\n" + CHANNEL_ATTACKS[attack] + "\n"
+    result = grade(tmp_path, student_notebook(add=ADD_SOLUTION + "\n" + cell))
+    assert points(result) == {"test_add": 0, "test_add_hidden": 0, "test_conv": 3}
+    assert "kernel could not be used" in message(result, "test_add")
+
+
+@needs_root
+def test_forged_replies_ahead_buy_nothing_a_function_could_not_return(tmp_path):
+    """Replies sent ahead for the grader's next request ids are taken as that sandbox's answers
+    (its code controls its kernel anyway); they are plain data like any return value, so a
+    wrong add stays wrong and the other sandbox's test is untouched."""
+    forge = (
+        "import autograder.kernel as k\n"
+        "for ahead in range(1, 60):\n"
+        "    k._channel.send({'id': k._current_id + ahead, 'type': 'done', 'status': 'ok',\n"
+        "                     'value': 3})\n"
+    )
+    wrong = "def add(a, b):\n    return a - b\n"
+    result = grade(tmp_path, student_notebook(add=wrong + forge))
+    assert points(result) == {"test_add": 0, "test_add_hidden": 0, "test_conv": 3}
+
+
 @needs_root
 def test_100_mb_of_printed_output_is_capped(tmp_path):
     flood = "for _ in range(100):\n    print('x' * 2**20)\n" + ADD_SOLUTION
@@ -1197,7 +1232,9 @@ def attack(request, tmp_path_factory):
             )
         (private / "config.json").write_text(json.dumps(config))
         prefix, extra_env = ATTACK_MODES[mode]
-        env = dict(os.environ, COURSE_ROOT=targets["course"], **extra_env)
+        # each mode as named, whatever the outer run's AUTOGRADER_ISOLATION says
+        env = {k: v for k, v in os.environ.items() if k != sandbox.MODE_ENV}
+        env.update(COURSE_ROOT=targets["course"], **extra_env)
         env["AUTOGRADER_PROTECTED"] = str(ROOT)  # this checkout is a course on the machine too
         env.pop(sandbox.UNSAFE_ENV, None)
         started = time.monotonic()
