@@ -260,11 +260,28 @@ def open_ledger(plan: Plan, source_nbs: dict, staged):
 # ---------------------------------------------------------------- stages 2-4: on the engine
 
 
-def execute_stage(args, plan: Plan, staged, todo: list[str], ledger, total: float) -> int:
+def closing_engine(args, count: int):
+    """The engine for ``count`` submissions, started (its workers warm up their sandboxes and
+    torch in the background), as a context manager that closes it."""
+    from autograder.engine import DaskEngine, SchedulerUnreachable
+
+    engine = DaskEngine(
+        scheduler=args.scheduler,
+        workers=min(args.workers, max(1, count)),
+        max_attempts=args.max_attempts,
+        warm=not os.environ.get(SCORER_ENV),  # a stand-in scorer (tests) needs no sandbox
+    )
+    try:
+        engine.start()
+    except SchedulerUnreachable as exc:
+        raise UsageError(str(exc)) from exc
+    return contextlib.closing(engine)
+
+
+def execute_stage(args, plan: Plan, staged, todo: list[str], ledger, total: float, engine) -> int:
     """Grade ``todo`` on the engine, recording each result as it arrives; returns failures."""
     from tqdm import tqdm
 
-    from autograder.engine import DaskEngine, SchedulerUnreachable
     from autograder.secret import assignment_key
     from autograder.task import RunSpec, SubmissionTask
 
@@ -281,26 +298,15 @@ def execute_stage(args, plan: Plan, staged, todo: list[str], ledger, total: floa
         SubmissionTask.from_folder(sid, st.folder, st.timestamp, st.problems)
         for sid, st in ((sid, staged.students[sid]) for sid in todo)
     )
-    engine = DaskEngine(
-        scheduler=args.scheduler,
-        workers=min(args.workers, len(todo)),
-        max_attempts=args.max_attempts,
-        warm=not run.scorer,  # a stand-in scorer (tests) needs no sandbox
-    )
     failures = 0
-    try:
-        engine.start()
-    except SchedulerUnreachable as exc:
-        raise UsageError(str(exc)) from exc
-    with contextlib.closing(engine):
-        _announce(engine, len(todo))
-        bar = tqdm(
-            total=len(todo), unit="sub", desc=f"grading {plan.assignment}", disable=args.no_progress
-        )
-        with bar:
-            for outcome in engine.grade(run, tasks):
-                failures += _record_outcome(outcome, ledger, total, bar)
-                ledger.write_csv(now=False)
+    _announce(engine, len(todo))
+    bar = tqdm(
+        total=len(todo), unit="sub", desc=f"grading {plan.assignment}", disable=args.no_progress
+    )
+    with bar:
+        for outcome in engine.grade(run, tasks):
+            failures += _record_outcome(outcome, ledger, total, bar)
+            ledger.write_csv(now=False)
     return failures
 
 
@@ -362,27 +368,34 @@ def _require_isolation(args: argparse.Namespace, plan: Plan) -> None:
 
 
 def _grade_class(args: argparse.Namespace, plan: Plan) -> int:
+    from autograder.ledger import needs_grading
     from autograder.validate import load_notebook
 
     started = time.monotonic()
     staged = intake_stage(args, plan)
-    source_nbs = {name: load_notebook(path) for name, path in plan.sources.items()}
-    ledger = open_ledger(plan, source_nbs, staged)
-    todo, skipped = ledger.resume(sorted(staged.students), args.force)
-    if skipped:
-        print(f"{skipped} submission(s) already graded (use --force to regrade)", file=sys.stderr)
     failures = 0
-    if todo:
-        try:
-            failures = execute_stage(args, plan, staged, todo, ledger, max_score(source_nbs))
-        except OSError as exc:  # the cluster could not be reached, or went away mid-run
-            ledger.write_csv()
+    with contextlib.ExitStack() as stack:
+        engine = None
+        pending = needs_grading(plan.out, staged.students, args.force)
+        try:  # first: the workers warm up while the gradebook is prepared
+            engine = stack.enter_context(closing_engine(args, pending)) if pending else None
+        except OSError as exc:
+            return _cluster_failed(exc, None)
+        source_nbs = {name: load_notebook(path) for name, path in plan.sources.items()}
+        ledger = open_ledger(plan, source_nbs, staged)
+        stack.callback(ledger.close)
+        todo, skipped = ledger.resume(sorted(staged.students), args.force)
+        if skipped:
             print(
-                f"error: the Dask cluster failed ({type(exc).__name__}: {exc}); what was graded "
-                "is recorded: rerun to grade the rest",
-                file=sys.stderr,
+                f"{skipped} submission(s) already graded (use --force to regrade)", file=sys.stderr
             )
-            return 3
+        if todo:
+            try:
+                engine = engine or stack.enter_context(closing_engine(args, len(todo)))
+                total = max_score(source_nbs)
+                failures = execute_stage(args, plan, staged, todo, ledger, total, engine)
+            except OSError as exc:  # the cluster could not be reached, or went away mid-run
+                return _cluster_failed(exc, ledger)
     ledger.write_csv()
     status = _summary(plan, ledger, failures, time.monotonic() - started)
     if args.similarity:  # the similarity report of the same submissions, in its own process
@@ -391,6 +404,17 @@ def _grade_class(args: argparse.Namespace, plan: Plan) -> int:
         if similarity.after_grading(args, plan.root, plan.out) != 0 and status == 0:
             return 4
     return status
+
+
+def _cluster_failed(exc: OSError, ledger) -> int:
+    if ledger is not None:
+        ledger.write_csv()
+    print(
+        f"error: the Dask cluster failed ({type(exc).__name__}: {exc}); what was graded is "
+        "recorded: rerun to grade the rest",
+        file=sys.stderr,
+    )
+    return 3
 
 
 def _summary(plan: Plan, ledger, failures: int, seconds: float) -> int:

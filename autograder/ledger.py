@@ -17,6 +17,7 @@ come in (at most every few seconds, and at the end).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -69,6 +70,7 @@ class Ledger:
         self.not_recorded: list[str] = []
         self.timings: list[dict[str, float]] = []
         self._csv_written = 0.0
+        self._open_gradebook = None  # nbgrader.api.Gradebook, while recording
 
     def folder(self, student_id: str) -> Path:
         return record.student_dir(self.out, student_id)
@@ -152,9 +154,10 @@ class Ledger:
     def record(self, result: SubmissionResult) -> None:
         sdir = self.folder(result.student_id)
         try:
-            record.record_submission(self.db_url, self.course_id, result)
+            record.record_submission(self.db_url, self.course_id, result, self._gradebook())
             record.write_student_files(sdir, result)
         except Exception as exc:  # e.g. the gradebook is locked: keep the result, record later
+            self.close()  # a fresh connection for the next one
             self.not_recorded.append(result.student_id)
             print(
                 f"{result.student_id}: graded but not recorded ({type(exc).__name__}: {exc}); "
@@ -170,6 +173,21 @@ class Ledger:
         result.write(sdir / RESULT)
         (sdir / UNRECORDED).unlink(missing_ok=True)
         self.final[result.student_id] = result
+
+    def _gradebook(self):
+        """The run's connection to the gradebook, opened on first use (see :meth:`close`)."""
+        if self._open_gradebook is None:
+            from nbgrader.api import Gradebook
+
+            self._open_gradebook = Gradebook(self.db_url, course_id=self.course_id)
+        return self._open_gradebook
+
+    def close(self) -> None:
+        """Close the gradebook connection (the ledger opens another if it records again)."""
+        if self._open_gradebook is not None:
+            with contextlib.suppress(Exception):
+                self._open_gradebook.close()
+            self._open_gradebook = None
 
     def _append_log(self, sid: str, text: str) -> None:
         if not text:
@@ -201,6 +219,15 @@ class Ledger:
             return {}
         stages = dict.fromkeys(k for t in self.timings for k in t)
         return {k: sum(t.get(k, 0.0) for t in self.timings) / len(self.timings) for k in stages}
+
+
+def needs_grading(out: Path, students: Iterable[str], force: bool) -> int:
+    """How many of ``students`` a run will likely grade (an estimate made before the gradebook
+    is open: those without a result, or all with ``force``); :meth:`Ledger.resume` decides."""
+    students = list(students)
+    if force:
+        return len(students)
+    return sum(not (record.student_dir(out, sid) / RESULT).is_file() for sid in students)
 
 
 def _read_result(path: Path) -> SubmissionResult | None:

@@ -69,13 +69,28 @@ def prepare_gradebook(
             nb, resources = pre.preprocess(nb, resources)
 
 
-def record_submission(db_url: str, course_id: str, result: SubmissionResult) -> None:
-    """Set auto_score of every grade cell for this student (infrastructure failures skipped)."""
+def record_submission(
+    db_url: str, course_id: str, result: SubmissionResult, gradebook=None
+) -> None:
+    """Set auto_score of every grade cell for this student (infrastructure failures skipped).
+
+    ``gradebook``: an open ``nbgrader.api.Gradebook`` of ``db_url`` to use (a run records every
+    submission through one: opening one costs more than recording); else one is opened here.
+    """
     if result.status not in ("graded", "ungradable"):
         return
     from nbgrader.api import Gradebook
 
-    with warnings.catch_warnings(), Gradebook(db_url, course_id=course_id) as gb:
+    opened = Gradebook(db_url, course_id=course_id) if gradebook is None else None
+    try:
+        _set_scores(opened or gradebook, result)
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+def _set_scores(gb, result: SubmissionResult) -> None:
+    with warnings.catch_warnings():
         # nbgrader's add_submission triggers harmless SQLAlchemy autoflush warnings
         warnings.simplefilter("ignore")
         gb.update_or_create_student(result.student_id)

@@ -426,6 +426,11 @@ def test_explorer_cells_run_in_the_grader_sandbox_and_keep_only_the_png(tmp_path
         for source in _explorer_cells():
             run = sandbox.run_cell(source)
             assert run.status == "ok", run.describe()
+            shown = [
+                (o["output_type"], sorted(o.get("data", {})), o.get("text", "")[:500])
+                for o in run.outputs
+            ]
+            assert len(run.outputs) == 1, shown
             (output,) = run.outputs
             assert set(output["data"]) == {"text/plain", "image/png"}, output["data"].keys()
             _png_size(base64.b64decode(output["data"]["image/png"]))

@@ -586,79 +586,102 @@ def sweep(
 ) -> int:
     """Randomized check over ``strategy`` (a hypothesis strategy of keyword dicts).
 
-    Searches ``max_examples`` cases with a fixed seed (in the grader's hidden tests: a seed from
-    the instructor's secret, see :func:`hidden_cases`); when one fails, hypothesis shrinks it to a
-    minimal failing case and the raised :class:`CheckFailure` names that case.
+    Searches ``max_examples`` cases with a fixed seed; in the grader's hidden tests the cases
+    are drawn from the instructor's secret instead (see :func:`hidden_cases` and
+    :func:`_hidden_sweep`). When one fails, hypothesis shrinks it to a minimal failing case and
+    the raised :class:`CheckFailure` names that case.
     Returns the number of cases checked when every case agrees.
     """
     __tracebackhide__ = True  # IPython and pytest show the student the message, not our frames
+    compared = dict(atol=atol, rtol=rtol, compare=compare, name=name)
+    hidden = _hidden.get()
+    if hidden is None:
+        checked = _public_sweep(student_fn, reference_fn, strategy, max_examples, compared)
+    else:
+        seed = hidden.next_seed()
+        checked = _hidden_sweep(student_fn, reference_fn, strategy, max_examples, seed, compared)
+    if not quiet:
+        print(f"ok: {name} matches {against} on {checked} random case(s) ({seeding()})")
+    return checked
+
+
+def seeding() -> str:
+    """Where a sweep's cases come from now, for its "ok" line: "fixed seed" or "hidden cases"."""
+    return "fixed seed" if _hidden.get() is None else "hidden cases"
+
+
+class _Disagreement:
+    """hypothesis's condition for a sweep: does the student's function disagree on a case?
+
+    Counts the cases checked before the first disagreement; after it (shrinking) spends at
+    most SHRINK_BUDGET calls, and answers from memory for a case already seen to fail, so the
+    final replay agrees with the shrinker whatever the student's function does the second time.
+    """
+
+    def __init__(self, student_fn, reference_fn, compared: dict):
+        self.student_fn = student_fn
+        self.reference_fn = reference_fn
+        self.compared = compared
+        self.checked = 0
+        self.failing: set[str] = set()  # keys of the cases seen to fail
+        self.shrinking = False
+        self.shrink_calls = 0
+
+    def __call__(self, case: dict[str, Any]) -> bool:
+        key = _case_key(case)
+        if self.shrinking:  # bounded, so a failing check answers in seconds, not minutes
+            if key in self.failing:
+                return True
+            self.shrink_calls += 1
+            if self.shrink_calls > SHRINK_BUDGET:
+                return False
+        else:
+            self.checked += 1
+        if self.problem(case) is None:
+            return False
+        self.failing.add(key)
+        self.shrinking = True
+        return True
+
+    def problem(self, case: dict[str, Any]) -> str | None:
+        return compare_call(
+            lambda: self.student_fn(**case),
+            reference_call(self.reference_fn, case),
+            **self.compared,
+        )
+
+    def failure(self, minimal: dict[str, Any]) -> CheckFailure:
+        return CheckFailure(
+            f"{self.compared['name']} fails for {describe_case(**minimal)} (minimal failing "
+            f"case, shrunk by hypothesis):\n  {self.problem(minimal)}"
+        )
+
+
+def _public_sweep(student_fn, reference_fn, strategy, max_examples: int, compared: dict) -> int:
+    """The derandomized search (the same cases on every run, in a student's kernel too)."""
+    __tracebackhide__ = True
     from hypothesis import find
     from hypothesis.errors import NoSuchExample
 
-    checked = 0
-    failing: set[str] = set()  # keys of the cases seen to fail
-    shrink_calls = 0
-
-    def disagrees(case: dict[str, Any]) -> bool:
-        nonlocal checked, shrink_calls
-        key = _case_key(case)
-        if failing:  # shrinking: bounded, so a failing check answers in seconds, not minutes
-            if key in failing:
-                return True
-            shrink_calls += 1
-            if shrink_calls > SHRINK_BUDGET:
-                return False
-        else:
-            checked += 1
-        problem = compare_call(
-            lambda: student_fn(**case),
-            reference_call(reference_fn, case),
-            atol=atol,
-            rtol=rtol,
-            compare=compare,
-            name=name,
-        )
-        if problem is not None:
-            failing.add(key)
-        return problem is not None
-
-    hidden = _hidden.get()
-    search = search_settings(max_examples, derandomize=hidden is None)
-    seed = None if hidden is None else hidden.next_seed()
-    compared = dict(atol=atol, rtol=rtol, compare=compare, name=name)
+    search = search_settings(max_examples)
     batch_found = None  # a case the batch saw disagree (kept if the rerun agrees throughout)
     if callable(getattr(student_fn, "call_each", None)):
-        agreed, batch_found = _sweep_each(
-            student_fn, reference_fn, strategy, search, seed, compared
-        )
+        agreed, batch_found = _sweep_each(student_fn, reference_fn, strategy, search, compared)
         if agreed is not None:
-            if not quiet:
-                seeded = "fixed seed" if hidden is None else "hidden cases"
-                print(f"ok: {name} matches {against} on {agreed} random case(s) ({seeded})")
             return agreed
-    draws = None if seed is None else random.Random(seed)
+    disagrees = _Disagreement(student_fn, reference_fn, compared)
     try:
-        minimal = find(strategy, disagrees, settings=search, random=draws)
+        minimal = find(strategy, disagrees, settings=search)
     except NoSuchExample:
         if batch_found is not None:  # a function that answers differently the second time
             case, problem = batch_found
-            raise CheckFailure(f"{name} fails for {describe_case(**case)}:\n  {problem}") from None
-        if not quiet:
-            seeded = "fixed seed" if hidden is None else "hidden cases"
-            print(f"ok: {name} matches {against} on {checked} random case(s) ({seeded})")
-        return checked
-    problem = compare_call(
-        lambda: student_fn(**minimal),
-        reference_call(reference_fn, minimal),
-        atol=atol,
-        rtol=rtol,
-        compare=compare,
-        name=name,
-    )
-    raise CheckFailure(
-        f"{name} fails for {describe_case(**minimal)} (minimal failing case, shrunk by hypothesis)"
-        f":\n  {problem}"
-    )
+            raise _plain_failure(compared["name"], case, problem) from None
+        return disagrees.checked
+    raise disagrees.failure(minimal)
+
+
+def _plain_failure(name: str, case: dict[str, Any], problem: str) -> CheckFailure:
+    return CheckFailure(f"{name} fails for {describe_case(**case)}:\n  {problem}")
 
 
 #: Cases of a batched sweep compared one call at a time first (an unwritten or plainly wrong
@@ -666,8 +689,9 @@ def sweep(
 LIVE_CASES = 8
 
 
-def _sweep_each(student_fn, reference_fn, strategy, search, seed, compared) -> tuple:
-    """The sweep's cases in a few round trips, when the student's function is a grader proxy.
+def _sweep_each(student_fn, reference_fn, strategy, search, compared) -> tuple:
+    """The public sweep's cases in a few round trips, when the student's function is a grader
+    proxy.
 
     Hypothesis draws exactly the cases it would draw against a function that agrees on every
     one (its choices depend on the answers only once one disagrees): the first LIVE_CASES are
@@ -694,25 +718,131 @@ def _sweep_each(student_fn, reference_fn, strategy, search, seed, compared) -> t
         live[1] = problem is not None
         return live[1]
 
-    draws = None if seed is None else random.Random(seed)
     try:
-        find(strategy, disagrees, settings=search, random=draws)
+        find(strategy, disagrees, settings=search)
         return None, None  # a live case disagreed
     except NoSuchExample:
         pass
     except Exception:  # noqa: BLE001 - e.g. NotWrittenYet: the unbatched sweep says it again
         return None, None
-    try:
-        outcomes = student_fn.call_each(recorded)
-        if len(outcomes) != len(recorded):
-            return None, None
-        for case, (ok, value) in zip(recorded, outcomes, strict=True):
-            problem = _replay(ok, value, reference_fn, case, compared)
-            if problem is not None:
-                return None, (case, problem)
-    except Exception:  # noqa: BLE001 - any doubt (NotWrittenYet, a time limit): unbatched
+    problems = _batch_problems(student_fn, reference_fn, recorded, compared)
+    if problems is None:
         return None, None
+    for case, problem in zip(recorded, problems, strict=True):
+        if problem is not None:
+            return None, (case, problem)
     return live[0] + len(recorded), None
+
+
+def _batch_problems(student_fn, reference_fn, cases: list, compared: dict) -> list | None:
+    """Call ``student_fn`` on every case in one batch (``call_each``); each case's problem (None
+    when it agrees), or None when the batch cannot be trusted to stand for one call per case
+    (NotWrittenYet, a time limit, a wrong number of outcomes): the caller then calls one by one.
+    """
+    try:
+        outcomes = student_fn.call_each(cases)
+        if len(outcomes) != len(cases):
+            return None
+        return [
+            _replay(ok, value, reference_fn, case, compared)
+            for case, (ok, value) in zip(cases, outcomes, strict=True)
+        ]
+    except Exception:  # noqa: BLE001 - any doubt: one call per case
+        return None
+
+
+# -- hidden sweeps: cases drawn from the grader's secret ------------------------------------------
+
+
+def _hidden_sweep(student_fn, reference_fn, strategy, max_examples: int, seed: int, compared):
+    """The hidden sweep: ``max_examples`` distinct cases drawn from ``seed`` (see
+    :func:`drawn_cases`), compared in order; the first that disagrees is shrunk by hypothesis.
+
+    hypothesis's search engine is not needed to find a disagreement among cases fixed in
+    advance, and it costs several times the drawing itself: a hidden sweep runs for every
+    submission (its seed depends on the submission), so only a failing one pays for shrinking.
+    A grader proxy gets the first LIVE_CASES one call at a time, the rest in one batch (one call
+    per case when the batch is in doubt: the same cases, the same verdict).
+    """
+    __tracebackhide__ = True
+    cases = drawn_cases(strategy, max_examples, seed)
+    disagrees = _Disagreement(student_fn, reference_fn, compared)
+    batched = callable(getattr(student_fn, "call_each", None))
+    live = cases if not batched else cases[:LIVE_CASES]
+    rest = [] if not batched else cases[LIVE_CASES:]
+    for case, choices in live:
+        problem = disagrees.problem(case)
+        if problem is not None:
+            raise _shrunk_failure(disagrees, strategy, case, choices, problem)
+    problems = _batch_problems(student_fn, reference_fn, [c for c, _ in rest], compared)
+    for index, (case, choices) in enumerate(rest):
+        problem = disagrees.problem(case) if problems is None else problems[index]
+        if problem is not None:
+            raise _shrunk_failure(disagrees, strategy, case, choices, problem)
+    return len(cases)
+
+
+#: Draws a hidden sweep may spend per case it asks for (a strategy with fewer distinct cases
+#: than ``max_examples``, or one that rejects most draws, ends with fewer cases).
+DRAW_ATTEMPTS = 10
+
+
+def drawn_cases(strategy: Any, count: int, seed: int) -> list[tuple[dict[str, Any], tuple]]:
+    """``count`` distinct cases of ``strategy`` drawn from ``seed``, each with hypothesis's
+    choice sequence (from which hypothesis can replay and shrink it).
+
+    Each case is one draw of hypothesis's own data generation (the same strategy, the same
+    distribution of each value, edge values included), without its search engine: no mutation
+    of earlier cases, no simplest case first; duplicates are drawn again. Deterministic: the
+    same seed gives the same cases.
+    """
+    from hypothesis.control import BuildContext
+    from hypothesis.errors import StopTest, UnsatisfiedAssumption
+    from hypothesis.internal.conjecture.data import ConjectureData
+    from hypothesis.internal.entropy import deterministic_PRNG
+
+    draws = random.Random(seed)
+    cases: list[tuple[dict[str, Any], tuple]] = []
+    seen: set[str] = set()
+    with deterministic_PRNG(seed % 2**32):  # a strategy using the global random: the same too
+        for _ in range(DRAW_ATTEMPTS * count):
+            if len(cases) == count:
+                break
+            data = ConjectureData(random=draws)
+            try:
+                with BuildContext(data, wrapped_test=None):
+                    case = data.draw(strategy)
+            except (StopTest, UnsatisfiedAssumption):  # too long, filtered out, assume() failed
+                continue
+            finally:
+                data.freeze()
+            key = _case_key(case)
+            if key not in seen:
+                seen.add(key)
+                cases.append((case, data.choices))
+    return cases
+
+
+def _shrunk_failure(disagrees, strategy, case, choices, problem) -> CheckFailure:
+    """The failure to raise for a hidden case that disagrees: hypothesis shrinks it (replayed
+    from its choices) to a minimal failing case; if the replay agrees (a function that answers
+    differently the second time), the case as it failed."""
+    from hypothesis import Phase, find, settings
+    from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
+    from hypothesis.errors import NoSuchExample
+
+    # hypothesis replays a database's examples, then shrinks the ones that still fail; an
+    # example under the key itself counts as shrunk already, one under "<key>.secondary" not
+    key = b"course.checks.core.hidden-sweep"
+    failed = InMemoryExampleDatabase()
+    failed.save(key + b".secondary", choices_to_bytes(choices))
+    shrink_only = settings(search_settings(1), database=failed, phases=[Phase.reuse, Phase.shrink])
+    disagrees.shrinking = True  # the replay too: a function may answer differently this time
+    try:
+        minimal = find(strategy, disagrees, settings=shrink_only, database_key=key)
+    except NoSuchExample:
+        return _plain_failure(disagrees.compared["name"], case, problem)
+    return disagrees.failure(minimal)
 
 
 def _replay(ok: bool, value: Any, reference_fn, case, compared) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from course.checks.core import check_cases, one_thread, pure_reference, sweep
+from course.checks.core import check_cases, one_thread, pure_reference, seeding, sweep
 
 IntOrPair = int | tuple[int, int]
 
@@ -272,7 +272,7 @@ def sweep_output_size(
         compare=compare_size,
         quiet=True,
     )
-    print(f"ok: {name} matches torch on {count} case(s) ({max_examples} random, fixed seed)")
+    print(f"ok: {name} matches torch on {count} case(s) ({max_examples} random, {seeding()})")
 
 
 def check_param_count(
