@@ -18,6 +18,7 @@ groups the ACLs of :func:`autograder.boundary.lock_down` deny) and works in its 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -265,6 +266,7 @@ def enter(config: dict, setup: dict, limits, keep_fd: int) -> None:
     folder = setup["workdir"]
     uid, gid = int(setup["uid"]), int(setup["gid"])
     baseline = vm_size()
+    inherited = _open_fds()  # while /proc is the zygote's (the sandbox's root may have none)
     namespaces = mode in MODES_WITH_NAMESPACES
     if namespaces:
         build_root(config["layout"], folder, proc=mode == "namespaces", uid=uid, gid=gid)
@@ -285,7 +287,7 @@ def enter(config: dict, setup: dict, limits, keep_fd: int) -> None:
     for path in (env["HOME"], env["TMPDIR"]):
         os.makedirs(path, mode=0o700, exist_ok=True)
     os.chdir(folder)
-    _close_fds_except(keep_fd)
+    _close_fds_except(keep_fd, inherited)
 
 
 def use_staged_paths(staged: dict[str, str]) -> None:
@@ -311,13 +313,32 @@ def use_staged_paths(staged: dict[str, str]) -> None:
     sys.path_importer_cache.clear()
 
 
-def _close_fds_except(keep: int) -> None:
+def _open_fds() -> list[int]:
+    try:
+        return [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        return []
+
+
+def _close_fds_except(keep: int, inherited: list[int]) -> None:
+    """Every inherited descriptor but ``keep`` ends up on /dev/null, stdin/out/err included.
+
+    Overwritten rather than closed: an object the zygote made (a font file matplotlib opened, a
+    file a module keeps) may close or read "its" descriptor later, and a closed number would by
+    then name a file the sandbox opened since (a font's close callback closed the font file a
+    plot was reading). On /dev/null such an object reads nothing and closes nothing that matters.
+    """
     devnull = os.open("/dev/null", os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 65536)
+    reserved = {0, 1, 2, *inherited} - {keep}
+    for fd in reserved - {devnull}:
+        os.dup2(devnull, fd, inheritable=fd in (0, 1, 2))
+    top = max(reserved | {keep, devnull}) + 1
+    for fd in set(range(3, top)) - reserved - {keep, devnull}:
+        with contextlib.suppress(OSError):  # opened after the listing (or not open at all)
+            os.close(fd)
+    os.closerange(top, 65536)
+    if devnull not in reserved:
+        os.close(devnull)
 
 
 # -- probing what this machine allows -----------------------------------------------------------

@@ -46,6 +46,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import functools
+import gc
 import glob
 import itertools
 import json
@@ -272,18 +273,32 @@ def _import_each(modules: list[str]) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing optional module only costs speed
             pass
-    _close_figures()
+    _settle_matplotlib()
 
 
-def _close_figures() -> None:
-    """No figure may be open when a sandbox forks: the inline backend would show it after the
-    student's first cell, in every notebook."""
+def _settle_matplotlib() -> None:
+    """Leave nothing of matplotlib's in the zygote that a forked sandbox must not inherit.
+
+    - No open figure: the inline backend would show it after the student's first cell.
+    - No font object: each reads its font file through a file descriptor, and a sandbox closes
+      every descriptor it inherits, so a font opened here fails in the sandbox ("Bad file
+      descriptor" from ``read_from_file_callback``: a plot with ``$...$`` in it came out as an
+      error). matplotlib drops its own font cache at fork; mathtext's parse cache keeps fonts
+      too. Closed here, while their descriptors are open; a sandbox opens its own on first use.
+    """
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         try:
             plt.close("all")
         except Exception:  # noqa: BLE001
             pass
+    mathtext = sys.modules.get("matplotlib.mathtext")
+    if mathtext is not None:
+        mathtext.MathTextParser._parse_cached.cache_clear()
+    font_manager = sys.modules.get("matplotlib.font_manager")
+    if font_manager is not None:
+        font_manager._get_font.cache_clear()
+    gc.collect()
 
 
 def _preload(modules: list[str]) -> None:
@@ -325,7 +340,7 @@ def _warm_rendering() -> None:
     except Exception:  # noqa: BLE001 - only costs speed
         pass
     finally:
-        _close_figures()
+        _settle_matplotlib()
 
 
 def zygote_main(control_fd: int) -> None:

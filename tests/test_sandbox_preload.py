@@ -1,6 +1,10 @@
-"""The zygote imports what an assignment's notebooks import before their first sandbox forks
-(issue 16): torchvision is no longer part of every worker's start, yet a notebook that imports
-it finds it loaded. Only speed depends on this: a bad name is ignored, the zygote keeps working.
+"""What the zygote holds when it forks a sandbox.
+
+It imports what an assignment's notebooks import before their first sandbox forks (issue 16):
+torchvision is no longer part of every worker's start, yet a notebook that imports it finds it
+loaded. Only speed depends on this: a bad name is ignored, the zygote keeps working. And nothing
+it holds may break in the sandbox: no open figure, no font object reading through a file
+descriptor the sandbox closes (mathtext kept the warm-up figure's fonts).
 """
 
 from __future__ import annotations
@@ -47,3 +51,58 @@ def test_the_modules_of_a_notebook_are_its_absolute_imports():
         nbformat.v4.new_code_cell("def f(:\n  pass"),  # does not parse: nothing
     ]
     assert imported_modules(nb) == ["numpy", "torch.nn", "torchvision"]
+
+
+MATHTEXT_CELL = """
+import gc
+import matplotlib.pyplot as plt
+from matplotlib.mathtext import MathTextParser
+fig, ax = plt.subplots(figsize=(4, 2))
+ax.set_title("warm-up $x^2$")  # the zygote's warm-up figure's own mathtext
+ax.set_xlabel(r"$H_{out} = \\sum_k w_k$")
+plt.show()
+MathTextParser._parse_cached.cache_clear()
+_ = gc.collect()  # every font object mathtext held is closed now
+"""
+
+
+def test_a_plot_with_mathtext_renders_and_no_inherited_font_breaks(tmp_path):
+    held = (
+        "from matplotlib.mathtext import MathTextParser as P; print(P._parse_cached.cache_info())"
+    )
+    with Sandbox(tmp_path, LIMITS) as sandbox:
+        first = sandbox.run_cell(held)
+        run = sandbox.run_cell(MATHTEXT_CELL)
+    (printed,) = first.outputs  # and no figure of the zygote's shows after the first cell
+    assert "currsize=0" in printed["text"], "mathtext's cache holds fonts opened in the zygote"
+    shown = [
+        (o["output_type"], sorted(o.get("data", {})), o.get("text", "")[:500]) for o in run.outputs
+    ]
+    assert run.status == "ok" and len(run.outputs) == 1, shown
+    assert "image/png" in run.outputs[0]["data"], shown
+
+
+FDS_CELL = """
+import os
+seen = {}
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        seen[int(fd)] = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        pass  # the listing's own descriptor, closed again
+print(sorted(seen.items()))
+"""
+
+
+def test_every_inherited_descriptor_is_dev_null_but_the_grader_channel(tmp_path):
+    with Sandbox(tmp_path, LIMITS) as sandbox:
+        run = sandbox.run_cell(FDS_CELL)
+    assert run.status == "ok", run.describe()
+    seen = dict(eval(run.outputs[0]["text"]))  # noqa: S307 - a list of (int, str) we printed
+    print(seen)
+    others = {fd: target for fd, target in seen.items() if target != "/dev/null"}
+    sockets = [fd for fd, target in others.items() if target.startswith("socket:")]
+    listing = [fd for fd, target in others.items() if target.endswith("/fd")]
+    assert len(sockets) == 1, f"only the grader's channel may be open: {others}"
+    assert set(others) == set(sockets) | set(listing), others
+    assert {0, 1, 2} <= set(seen) and all(seen[fd] == "/dev/null" for fd in (0, 1, 2))
