@@ -280,11 +280,12 @@ def _settle_matplotlib() -> None:
     """Leave nothing of matplotlib's in the zygote that a forked sandbox must not inherit.
 
     - No open figure: the inline backend would show it after the student's first cell.
-    - No font object: each reads its font file through a file descriptor, and a sandbox closes
-      every descriptor it inherits, so a font opened here fails in the sandbox ("Bad file
-      descriptor" from ``read_from_file_callback``: a plot with ``$...$`` in it came out as an
-      error). matplotlib drops its own font cache at fork; mathtext's parse cache keeps fonts
-      too. Closed here, while their descriptors are open; a sandbox opens its own on first use.
+    - No font object: each reads its font file through a file descriptor, and a sandbox puts
+      every descriptor it inherits on /dev/null, so a font opened here fails in the sandbox (a
+      plot with ``$...$`` in it came out as an error; before, when they were closed, a stale
+      font's close callback closed a file the sandbox had opened since). matplotlib drops its
+      own font cache at fork; mathtext's parse cache keeps fonts too. Closed here, while their
+      descriptors are open; a sandbox opens its own on first use.
     """
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:

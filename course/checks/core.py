@@ -774,7 +774,9 @@ def _hidden_sweep(student_fn, reference_fn, strategy, max_examples: int, seed: i
         problem = disagrees.problem(case)
         if problem is not None:
             raise _shrunk_failure(disagrees, strategy, case, choices, problem)
-    problems = _batch_problems(student_fn, reference_fn, [c for c, _ in rest], compared)
+    problems = (
+        _batch_problems(student_fn, reference_fn, [c for c, _ in rest], compared) if rest else []
+    )
     for index, (case, choices) in enumerate(rest):
         problem = disagrees.problem(case) if problems is None else problems[index]
         if problem is not None:
