@@ -106,3 +106,57 @@ def test_every_inherited_descriptor_is_dev_null_but_the_grader_channel(tmp_path)
     assert len(sockets) == 1, f"only the grader's channel may be open: {others}"
     assert set(others) == set(sockets) | set(listing), others
     assert {0, 1, 2} <= set(seen) and all(seen[fd] == "/dev/null" for fd in (0, 1, 2))
+
+
+# An attack: a student's code reads its whole address space (a fork of the zygote) for what
+# the sandbox forked before it held. The zygote never receives a notebook, a cell or an answer
+# (they cross the channel to the sandbox itself, after the fork), so nothing can be there.
+# The scan must find a marker the probe makes itself, or it proves nothing; a marker is only
+# ever written whole by .upper() or join at run time, so no cell's source holds one, and the
+# scan skips the needles' own bytes and its read buffer.
+PLANT_CELL = "planted = ''.join(['CLASSMATE', 'ANSWER'] * 3)\nalso = planted.encode() * 64"
+SCAN_CELL = r"""
+import ctypes, sys
+own = "".join(["SELF", "MARKER"] * 3)
+needles = {"classmate": b"classmateanswer" * 3, "own": b"selfmarker" * 3}
+needles = {name: lowercase.upper() for name, lowercase in needles.items()}
+skip = {id(n) + sys.getsizeof(b"") - 1 for n in needles.values()}
+buf = bytearray(2**20)
+buf_at = ctypes.addressof((ctypes.c_char * len(buf)).from_buffer(buf))
+found, scanned = {name: False for name in needles}, 0
+with open("/proc/self/maps") as maps:
+    regions = maps.read().splitlines()
+with open("/proc/self/mem", "rb", 0) as mem:
+    for line in regions:
+        span, perms, *rest = line.split()
+        if not perms.startswith("rw") or (len(rest) > 3 and not rest[3].startswith("[")):
+            continue  # data lives in anonymous memory; a library read in would count as ours
+        start, end = (int(x, 16) for x in span.split("-"))
+        for at in range(start, end, len(buf) - 64):  # windows overlapping by 64 bytes
+            try:
+                mem.seek(at)
+                n = mem.readinto(memoryview(buf)[: min(len(buf), end - at)])
+            except (OSError, ValueError, OverflowError):
+                break
+            scanned += n
+            for name, needle in needles.items():
+                pos = buf.find(needle, 0, n)
+                while pos >= 0:
+                    where = at + pos
+                    if where not in skip and not buf_at <= where < buf_at + len(buf):
+                        found[name] = True
+                    pos = buf.find(needle, pos + 1, n)
+print(found, scanned > 10 * 2**20)
+"""
+
+
+def test_a_sandbox_memory_holds_nothing_of_the_sandbox_forked_before_it(tmp_path):
+    with Sandbox(tmp_path, LIMITS) as first:
+        planted = first.run_cell(PLANT_CELL)
+        assert planted.status == "ok", planted.describe()
+    with Sandbox(tmp_path, LIMITS) as second:
+        run = second.run_cell(SCAN_CELL)
+    assert run.status == "ok", run.describe()
+    text = "".join(o.get("text", "") for o in run.outputs).strip()
+    print(f"{second.mode} isolation: {text}")
+    assert text == "{'classmate': False, 'own': True} True"
